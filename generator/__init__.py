@@ -1,0 +1,1 @@
+"""Generation: dataclasses -> JSON Schema / manifest / templates, and the Jinja runner generator."""

@@ -1,0 +1,1 @@
+"""The runtime: spec building and validation, policy, job SDK, AutoML and the model."""

@@ -1,0 +1,1 @@
+"""The action-recognition model: data, networks, Lightning module, entry points. Imports torch lazily."""

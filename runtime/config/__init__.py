@@ -1,0 +1,1 @@
+"""Experiment-config dataclasses (the source of truth for schemas and runtime)."""

@@ -1,0 +1,1 @@
+"""Where jobs run: local (embedded default), docker, slurm, kubernetes."""

@@ -1,0 +1,67 @@
+"""The one small interface every platform implements: launch, status, logs, cancel."""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PENDING, RUNNING, COMPLETE, ERROR, CANCELED = "Pending", "Running", "Complete", "Error", "Canceled"
+STATUSES = (PENDING, RUNNING, COMPLETE, ERROR, CANCELED)
+TERMINAL = (COMPLETE, ERROR, CANCELED)
+
+
+class PlatformError(RuntimeError):
+    """A launch, status or cancel request the platform could not carry out (message is one line)."""
+
+
+@dataclass
+class LaunchRequest:
+    """Everything a platform needs to run one job.
+
+    ``env`` carries secrets (encryption key, cloud credentials) to the process;
+    platforms pass them by name and never write their values into rendered
+    submissions, logs or records.
+    """
+
+    job_id: str
+    command: list[str]  # argv, e.g. ["action_recognition", "train", "-e", "/abs/results/<id>/spec.yaml"]
+    results_dir: Path  # local folder of the job: log.txt, exit marker, outputs
+    env: dict[str, str] = field(default_factory=dict)
+    image: str = ""  # container image (docker/slurm/kubernetes)
+    gpus: int = 0  # from skill_info gpu_spec_key
+    mounts: list[tuple[str, str]] = field(default_factory=list)  # (host path, container path)
+    name: str = ""  # human-readable job name (skill-action)
+
+
+@dataclass
+class PlatformStatus:
+    state: str  # one of STATUSES
+    exit_code: int | None = None
+    signal: int | None = None
+    detail: str = ""
+
+
+class Platform(ABC):
+    """A place jobs run. Implementations: local (embedded default), docker, slurm, kubernetes."""
+
+    name: str = ""
+
+    @abstractmethod
+    def launch(self, request: LaunchRequest) -> str:
+        """Start the job; return the backend id (pid, container id, slurm job id, k8s job name)."""
+
+    @abstractmethod
+    def status(self, backend_id: str, results_dir: Path) -> PlatformStatus:
+        """The job's current state as the platform sees it."""
+
+    @abstractmethod
+    def logs(self, backend_id: str, results_dir: Path, tail: int | None = None) -> str:
+        """The job's log text (the last ``tail`` lines when given)."""
+
+    @abstractmethod
+    def cancel(self, backend_id: str, results_dir: Path) -> None:
+        """Stop the job; a job already finished is left as it is."""
+
+    def render(self, request: LaunchRequest) -> str:
+        """The submission this platform would make (``--dry-run`` prints it)."""
+        return " ".join(request.command)
