@@ -16,7 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
 from skillbank.generator import schema_gen
 from skillbank.generator.models import MODELS, ModelSource
 from skillbank.runtime.skills import bank_root
@@ -33,7 +32,7 @@ def render_yaml(data: Any) -> str:
 def generated_files(source: ModelSource, skill_info: dict[str, Any]) -> dict[str, str]:
     """Relative path (inside the skill folder) -> file content, for one model."""
     cls = source.config_class()
-    common = dict(model=source.skill, network_arch=source.network_arch, core_module=source.core_module)
+    common = {"model": source.skill, "network_arch": source.network_arch, "core_module": source.core_module}
     files: dict[str, str] = {}
     for action in source.actions:
         schema = schema_gen.action_schema(cls, action, sections=source.common_sections, **common)

@@ -24,9 +24,9 @@ def type_schema(kind: Any) -> dict[str, Any]:
         return {"type": _SCALARS[kind]}
     origin = typing.get_origin(kind)
     args = typing.get_args(kind)
-    if origin in (list, typing.List):
+    if origin is list:
         return {"type": "array", "items": type_schema(args[0])}
-    if origin in (dict, typing.Dict):
+    if origin is dict:
         return {"type": "object", "additionalProperties": type_schema(args[1])}
     raise TypeError(f"no JSON Schema mapping for annotation {kind!r}")
 

@@ -13,7 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-import yaml
+from skillbank.runtime.yaml_io import safe_load
 
 BANK_ROOT_ENV = "SKILLBANK_ROOT"
 
@@ -57,7 +57,7 @@ class Skill:
     _cache: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
-    def load(cls, name_or_path: str | os.PathLike, root: Path | None = None) -> "Skill":
+    def load(cls, name_or_path: str | os.PathLike, root: Path | None = None) -> Skill:
         return cls(find_skill_dir(name_or_path, root))
 
     @property
@@ -148,8 +148,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise SkillError(f"missing file: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
+        data = safe_load(path.read_text())
+    except Exception as exc:  # yaml.YAMLError
         raise SkillError(f"{path}: not valid YAML ({exc})") from exc
     if not isinstance(data, dict):
         raise SkillError(f"{path}: expected a mapping at the top level")

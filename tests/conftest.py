@@ -1,7 +1,6 @@
 """Shared fixtures: an isolated job store and results root per test, and one sample data set per session."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
@@ -35,7 +34,3 @@ def sample_data(tmp_path_factory) -> Path:
 @pytest.fixture
 def skill_dir() -> Path:
     return REPO / "skills" / "models" / SKILL
-
-
-def pytest_configure(config):
-    os.environ.setdefault("PYTHONHASHSEED", "0")

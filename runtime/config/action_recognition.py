@@ -8,7 +8,6 @@ classes (``make regen-schemas``); the runtime reads specs back into them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Dict, List
 
 from .fields import section, spec_field
 
@@ -23,7 +22,7 @@ class WandbConfig:
     project: str = spec_field("TAO Toolkit", description="Weights & Biases project name.")
     entity: str = spec_field("", description="Weights & Biases entity (team or user).")
     group: str = spec_field("", description="Weights & Biases run group.")
-    tags: List[str] = spec_field(["tao-toolkit"], description="Weights & Biases run tags.", automl_enabled=False)
+    tags: list[str] = spec_field(["tao-toolkit"], description="Weights & Biases run tags.", automl_enabled=False)
     reinit: bool = spec_field(False, description="Allow several runs in one process.")
     sync_tensorboard: bool = spec_field(False, description="Sync TensorBoard logs to Weights & Biases.")
     save_code: bool = spec_field(False, description="Save the code with the run.")
@@ -83,22 +82,22 @@ class AugmentationConfig:
         description="Crop type to crop image patches from the original input image.",
         enum=["random_crop", "multi_scale_crop", "no_crop"],
     )
-    scales: List[float] = spec_field([1], description="Scales list for multi_scale_crop.", automl_enabled=False)
+    scales: list[float] = spec_field([1], description="Scales list for multi_scale_crop.", automl_enabled=False)
     horizontal_flip_prob: float = spec_field(
         0.5, description="Probability to apply horizontal flip to images.", minimum=0.0, maximum=1.0
     )
-    rgb_input_mean: List[float] = spec_field(
+    rgb_input_mean: list[float] = spec_field(
         [0.485, 0.456, 0.406],
         description="Mean value per channel to be subtracted for RGB input.",
         automl_enabled=False,
     )
-    rgb_input_std: List[float] = spec_field(
+    rgb_input_std: list[float] = spec_field(
         [0.229, 0.224, 0.225], description="Std value to be divided for RGB input.", automl_enabled=False
     )
-    of_input_mean: List[float] = spec_field(
+    of_input_mean: list[float] = spec_field(
         [0.5], description="Mean value per channel to be subtracted for optical flow input.", automl_enabled=False
     )
-    of_input_std: List[float] = spec_field(
+    of_input_std: list[float] = spec_field(
         [0.5], description="Std value to be divided for optical flow input.", automl_enabled=False
     )
     val_center_crop: bool = spec_field(False, description="Bool flag to apply center crop in validation.")
@@ -113,7 +112,7 @@ class DatasetConfig:
 
     train_dataset_dir: str = spec_field("", description="Absolute path to train dataset.")
     val_dataset_dir: str = spec_field("", description="Absolute path to validation dataset.")
-    label_map: Dict[str, int] = spec_field(
+    label_map: dict[str, int] = spec_field(
         None,
         description="Dict mapping the class to class index",
         automl_enabled=False,
@@ -156,7 +155,7 @@ class OptimConfig:
         1, description="Number of epochs for AutoReduce learning rate scheduler tolerance.", minimum=0
     )
     min_lr: float = spec_field(0.0001, description="Minimum learning rate.", minimum=0.0)
-    lr_steps: List[int] = spec_field(
+    lr_steps: list[int] = spec_field(
         [15, 25], description="Steps to change learning rate in MultiStep scheduler.", automl_enabled=False
     )
     lr_decay: float = spec_field(
@@ -171,7 +170,7 @@ class TrainConfig:
     num_gpus: int = spec_field(
         1, description="The number of GPUs to run the train job.", minimum=1, popular=True, title="Number of GPUs"
     )
-    gpu_ids: List[int] = spec_field(
+    gpu_ids: list[int] = spec_field(
         [0],
         description="List of GPU IDs to run the training on. Its length must equal train.num_gpus.",
         popular=True,
@@ -243,7 +242,7 @@ class EvaluateConfig:
     """Evaluation on a labelled test set."""
 
     num_gpus: int = _EVAL_GPUS
-    gpu_ids: List[int] = _EVAL_GPU_IDS
+    gpu_ids: list[int] = _EVAL_GPU_IDS
     num_nodes: int = _EVAL_NODES
     checkpoint: str = spec_field(description="Path to the checkpoint to evaluate.", mandatory=True)
     trt_engine: str = spec_field("", description="Path to a TensorRT engine (not used by this runtime).")
@@ -264,7 +263,7 @@ class InferenceConfig:
     """Inference on a folder of unlabelled videos."""
 
     num_gpus: int = _INF_GPUS
-    gpu_ids: List[int] = _INF_GPU_IDS
+    gpu_ids: list[int] = _INF_GPU_IDS
     num_nodes: int = _INF_NODES
     checkpoint: str = spec_field(description="Path to the checkpoint to run inference with.", mandatory=True)
     trt_engine: str = spec_field("", description="Path to a TensorRT engine (not used by this runtime).")

@@ -17,7 +17,7 @@ COMMANDS: dict[str, str] = {
     "spec": "bank:spec",
     "policy": "generate:policy",
     "generate": "generate:generate",
-    "run": "jobs:run",
+    "run": "generate:run",
     "jobs": "jobs:jobs",
     "automl": "automl:automl",
     "sample-data": "sample_data:sample_data",
