@@ -1,0 +1,38 @@
+"""Bank-wide references agree with the skills that point at them."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import yaml
+
+from skillbank.runtime.skills import Skill, skill_dirs
+
+REPO = Path(__file__).resolve().parent.parent
+REFS = REPO / "references"
+
+
+def test_container_images_match_their_version_pins():
+    pins = yaml.safe_load((REFS / "versions.yaml").read_text())
+    checked = 0
+    for path in skill_dirs():
+        text = (path / "references" / "skill_info.yaml").read_text()
+        match = re.search(r"^container_image:\s*(\S+)\s*#\s*versions-key:\s*(\S+)", text, re.M)
+        if not match:
+            continue
+        image, key = match.groups()
+        node = pins
+        for part in key.split("."):
+            node = node[part]
+        assert node == image, f"{path.name}: {image} != pin {key} = {node}"
+        checked += 1
+    assert checked >= 1
+
+
+def test_spec_params_name_catalogued_functions():
+    catalogue = yaml.safe_load((REFS / "inference_functions.yaml").read_text())
+    for path in skill_dirs():
+        skill = Skill(path)
+        for action in skill.actions:
+            for field, function in skill.spec_params(action).items():
+                assert function in catalogue, f"{skill.name} {action} {field}: {function} is not catalogued"
