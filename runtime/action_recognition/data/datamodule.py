@@ -1,0 +1,124 @@
+"""What the entry points call: the training DataModule and the evaluation / inference loaders.
+
+- ``validate_dataset(cfg, label_map=None) -> dict`` scans and checks the train and
+  val folders (raises ``DataError`` listing every problem) before any model is built.
+- ``ActionDataModule(cfg, label_map=None)``: a LightningDataModule; ``setup()``
+  validates, ``train_dataloader()`` yields ``(inputs, labels)`` random clips,
+  ``val_dataloader()`` the centre clip of each validation video.
+- ``build_eval_dataset(cfg, root, mode="center", num_segments=1, labelled=True,
+  label_map=None, key=None) -> VideoDataset`` and ``build_eval_loader(cfg, dataset,
+  batch_size=1) -> DataLoader`` of ``VideoBatch(inputs, labels, video_ids,
+  clip_counts)`` whose tensors are [B, N, ...] (N clips per video);
+  ``average_clip_scores(scores [B, N, C], clip_counts)`` averages per video.
+
+``inputs`` is a dict {"rgb": Tensor, "of": Tensor} holding the streams of
+``model.model_type`` (layouts in ``datasets``). The label map is
+``dataset.label_map`` unless one is passed (e.g. the one stored in a checkpoint).
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from PIL import Image
+from torch.utils.data import DataLoader
+
+from .datasets import ClipDataset, VideoDataset, collate_videos
+from .errors import DataError
+from .layout import Video, scan_labelled, scan_unlabelled
+from .sampling import ClipSpec
+from .transforms import ClipTransform
+
+
+def loader_workers(requested: int) -> int:
+    """``dataset.workers`` clamped to the CPUs this process may use (0 loads in the main process)."""
+    try:
+        available = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        available = os.cpu_count() or 1
+    return max(0, min(int(requested), available))
+
+
+def validate_dataset(cfg, label_map: dict[str, int] | None = None) -> dict[str, list[Video]]:
+    """Scan and check the train (and, when set, val) folders; {"train": videos, "val": videos}."""
+    label_map = dict(label_map or cfg.dataset.label_map or {})
+    clip = ClipSpec.from_model_config(cfg.model)
+    found = {"train": scan_labelled(cfg.dataset.train_dataset_dir, label_map, clip, "dataset.train_dataset_dir")}
+    found["val"] = (scan_labelled(cfg.dataset.val_dataset_dir, label_map, clip, "dataset.val_dataset_dir")
+                    if str(cfg.dataset.val_dataset_dir or "").strip() else [])
+    # an impossible crop (crop_smaller_edge vs input size) shows now, not in the first batch
+    for train, videos in ((True, found["train"]), (False, found["val"] or found["train"])):
+        _check_geometry(ClipTransform.from_config(cfg, train=train), videos[0], clip)
+    return found
+
+
+class ActionDataModule(pl.LightningDataModule):
+    """Training and validation data of an ExperimentConfig (``cfg.dataset`` and ``cfg.model``)."""
+
+    def __init__(self, cfg, label_map: dict[str, int] | None = None):
+        super().__init__()
+        self.cfg = cfg
+        self.label_map = dict(label_map or cfg.dataset.label_map or {})
+        self.clip = ClipSpec.from_model_config(cfg.model)
+        self.videos: dict[str, list[Video]] | None = None
+        self.workers = loader_workers(cfg.dataset.workers)
+
+    @property
+    def has_val(self) -> bool:
+        """Whether dataset.val_dataset_dir is set (validation runs only then)."""
+        return bool(str(self.cfg.dataset.val_dataset_dir or "").strip())
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.videos is None:
+            self.videos = validate_dataset(self.cfg, self.label_map)
+
+    def train_dataloader(self) -> DataLoader:
+        self.setup()
+        dataset = ClipDataset(self.videos["train"], self.clip, ClipTransform.from_config(self.cfg, train=True),
+                              train=True, clips_per_video=self.cfg.dataset.clips_per_video)
+        return self._loader(dataset, self.cfg.dataset.batch_size, shuffle=True)
+
+    def val_dataloader(self):
+        self.setup()
+        if not self.videos["val"]:
+            return []
+        dataset = ClipDataset(self.videos["val"], self.clip, ClipTransform.from_config(self.cfg, train=False),
+                              train=False)
+        return self._loader(dataset, self.cfg.dataset.batch_size, shuffle=False)
+
+    def _loader(self, dataset, batch_size: int, shuffle: bool) -> DataLoader:
+        return DataLoader(dataset, batch_size=int(batch_size), shuffle=shuffle, num_workers=self.workers,
+                          persistent_workers=self.workers > 0, pin_memory=torch.cuda.is_available())
+
+
+def build_eval_dataset(cfg, root: str, mode: str = "center", num_segments: int = 1, labelled: bool = True,
+                       label_map: dict[str, int] | None = None, key: str | None = None) -> VideoDataset:
+    """Whole videos of ``root`` for evaluate (labelled) or inference (``<root>/<video>/rgb``, labels -1)."""
+    clip = ClipSpec.from_model_config(cfg.model)
+    if labelled:
+        videos = scan_labelled(root, dict(label_map or cfg.dataset.label_map or {}), clip,
+                               key or "evaluate.test_dataset_dir")
+    else:
+        videos = scan_unlabelled(root, clip, key or "inference.inference_dataset_dir")
+    transform = ClipTransform.from_config(cfg, train=False)
+    _check_geometry(transform, videos[0], clip)
+    return VideoDataset(videos, clip, transform, mode, num_segments)
+
+
+def build_eval_loader(cfg, dataset: VideoDataset, batch_size: int = 1, workers: int | None = None) -> DataLoader:
+    """Ordered loader of ``VideoBatch``es over ``dataset``."""
+    count = loader_workers(cfg.dataset.workers if workers is None else workers)
+    return DataLoader(dataset, batch_size=int(batch_size), shuffle=False, num_workers=count,
+                      collate_fn=collate_videos, pin_memory=torch.cuda.is_available())
+
+
+def _check_geometry(transform: ClipTransform, video: Video, clip: ClipSpec) -> None:
+    folder = "rgb" if "rgb" in clip.streams else "u"
+    with Image.open(video.frames[folder][0]) as image:
+        size = image.size
+    try:
+        transform.draw(size, np.random.default_rng(0))
+    except DataError as exc:
+        raise DataError(f"{video.path}: {exc}") from None
