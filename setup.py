@@ -13,4 +13,10 @@ for name, folder in ROOTS.items():
     packages.append(name)
     packages += [f"{name}.{sub}" for sub in find_packages(folder)]
 
-setup(packages=sorted(set(packages)), package_data={"skillbank.generator": ["templates/*.j2"]})
+setup(
+    packages=sorted(set(packages)),
+    package_data={
+        "skillbank.generator": ["templates/*.j2"],
+        "skillbank.runtime.sdk.platforms": ["templates/*.j2"],
+    },
+)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
 from skillbank.generator import schema_gen
 from skillbank.generator.models import MODELS, ModelSource
 from skillbank.runtime.skills import bank_root

@@ -1,0 +1,141 @@
+"""Docker platform: one detached container per job, submitted with the real ``docker`` CLI.
+
+The container runs the command with the results folder mounted at the same
+path (the spec names absolute paths) and appends its output to
+``<results_dir>/log.txt``. Environment variables are passed with ``-e NAME``
+only; their values come from the environment of the ``docker`` process.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+from pathlib import Path
+
+from skillbank.runtime.sdk.platforms.base import (
+    CANCELED,
+    COMPLETE,
+    ERROR,
+    PENDING,
+    RUNNING,
+    TERMINAL,
+    LaunchRequest,
+    Platform,
+    PlatformError,
+    PlatformStatus,
+)
+from skillbank.runtime.sdk.platforms.submission import (
+    LOG_NAME,
+    check_command,
+    env_names,
+    mark_canceled,
+    mounts,
+    one_line,
+    read_log,
+    render_template,
+    require_tool,
+    results_path,
+    run_tool,
+    safe_name,
+    submit_environment,
+    tail_text,
+    was_canceled,
+)
+
+_CONTAINER_ID = re.compile(r"^[0-9a-f]{12,64}$")
+
+
+class DockerPlatform(Platform):
+    name = "docker"
+
+    def __init__(self, shm_size: str | None = None, stop_timeout_s: int = 10):
+        self.shm_size = shm_size or os.environ.get("SKILLBANK_DOCKER_SHM_SIZE", "8g")
+        self.stop_timeout_s = stop_timeout_s
+
+    @staticmethod
+    def container_name(job_id: str) -> str:
+        return safe_name(f"skillbank-{job_id}")
+
+    # -- render / launch ----------------------------------------------------------------------
+    def render(self, request: LaunchRequest) -> str:
+        check_command(request)
+        if not request.image:
+            raise PlatformError("the docker platform needs a container image (skill_info container_image)")
+        pairs = mounts(request)
+        for host, container in pairs:
+            if ":" in host or ":" in container:
+                raise PlatformError(f"mount {host}:{container} has a ':' in a path, which docker -v cannot take")
+        results = results_path(request)
+        log_path = f"{results}/{LOG_NAME}"
+        # exec: the command becomes the container's main process (gets docker stop's SIGTERM, exit code kept).
+        inner = f"exec {shlex.join(request.command)} >> {shlex.quote(log_path)} 2>&1"
+        return render_template(
+            "docker_run.sh.j2", job_id=request.job_id, name=request.name or request.job_id,
+            container_name=self.container_name(request.job_id), gpus=int(request.gpus), shm_size=self.shm_size,
+            mounts=pairs, env_names=env_names(request), workdir=results, image=request.image, inner=inner,
+            log_path=log_path,
+        )
+
+    def launch(self, request: LaunchRequest) -> str:
+        text = self.render(request)
+        require_tool("docker")
+        Path(request.results_dir).mkdir(parents=True, exist_ok=True)
+        done = run_tool(["bash", "-c", text], env=submit_environment(request), what="docker run")
+        lines = [line.strip() for line in done.stdout.splitlines() if line.strip()]
+        container = lines[-1] if lines else ""
+        if not _CONTAINER_ID.match(container):
+            raise PlatformError(f"docker run printed no container id: {one_line(done.stdout + done.stderr)}")
+        return container
+
+    # -- status -------------------------------------------------------------------------------
+    def status(self, backend_id: str, results_dir: Path) -> PlatformStatus:
+        done = run_tool(["docker", "inspect", "--type", "container", "--format", "{{json .State}}", backend_id],
+                        check=False, what="docker inspect")
+        if done.returncode != 0:
+            if "no such" in (done.stderr + done.stdout).lower():
+                if was_canceled(results_dir):
+                    return PlatformStatus(CANCELED, detail="canceled; the container was removed")
+                return PlatformStatus(ERROR, detail=f"container {backend_id[:12]} no longer exists")
+            raise PlatformError(f"docker inspect failed (exit {done.returncode}): {one_line(done.stderr)}")
+        try:
+            state = json.loads(done.stdout.strip().splitlines()[-1])
+        except (ValueError, IndexError):
+            raise PlatformError(f"docker inspect gave no container state: {one_line(done.stdout)}") from None
+        return self._from_state(state, results_dir)
+
+    @staticmethod
+    def _from_state(state: dict, results_dir: Path) -> PlatformStatus:
+        status = str(state.get("Status", "")).lower()
+        if status == "created":
+            return PlatformStatus(PENDING, detail="container created")
+        if status in ("running", "restarting", "paused"):
+            return PlatformStatus(RUNNING, detail=f"container {status}")
+        code = state.get("ExitCode")
+        code = int(code) if isinstance(code, int) else None
+        signal = code - 128 if code is not None and code > 128 else None
+        if was_canceled(results_dir):
+            return PlatformStatus(CANCELED, exit_code=code, signal=signal, detail="canceled")
+        if status == "exited" and code == 0:
+            return PlatformStatus(COMPLETE, exit_code=0)
+        detail = state.get("Error") or f"container {status}"
+        if state.get("OOMKilled"):
+            detail = "out of memory (OOMKilled)"
+        return PlatformStatus(ERROR, exit_code=code, signal=signal, detail=str(detail))
+
+    # -- logs / cancel ------------------------------------------------------------------------
+    def logs(self, backend_id: str, results_dir: Path, tail: int | None = None) -> str:
+        text = read_log(results_dir, tail)
+        if text is not None:
+            return text
+        done = run_tool(["docker", "logs", backend_id], check=False, what="docker logs")
+        return tail_text(done.stdout + done.stderr, tail) if done.returncode == 0 else ""
+
+    def cancel(self, backend_id: str, results_dir: Path) -> None:
+        if self.status(backend_id, results_dir).state in TERMINAL:
+            return
+        mark_canceled(results_dir)
+        done = run_tool(["docker", "stop", "--time", str(self.stop_timeout_s), backend_id], check=False,
+                        timeout=self.stop_timeout_s + 60, what="docker stop")
+        if done.returncode != 0 and "no such" not in done.stderr.lower():
+            raise PlatformError(f"docker stop failed (exit {done.returncode}): {one_line(done.stderr)}")

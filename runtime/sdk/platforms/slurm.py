@@ -1,0 +1,175 @@
+"""SLURM platform: an sbatch script per job, submitted with the real ``sbatch``.
+
+The script (``<results_dir>/job.sbatch``) writes its output to
+``<results_dir>/log.txt`` and runs the command in a container runtime
+(``apptainer``/``singularity`` exec of ``docker://IMAGE``, or pyxis ``srun
+--container-image``) or directly (``none``); choose with the ``container``
+argument or ``SKILLBANK_SLURM_CONTAINER``. Secrets reach the job through
+sbatch's exported environment, by name only.
+"""
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+from pathlib import Path
+
+from skillbank.runtime.sdk.platforms.base import (
+    CANCELED,
+    COMPLETE,
+    ERROR,
+    PENDING,
+    RUNNING,
+    TERMINAL,
+    LaunchRequest,
+    Platform,
+    PlatformError,
+    PlatformStatus,
+)
+from skillbank.runtime.sdk.platforms.submission import (
+    EXIT_MARKER,
+    LOG_NAME,
+    check_command,
+    env_names,
+    mark_canceled,
+    mounts,
+    one_line,
+    read_log,
+    render_template,
+    require_tool,
+    results_path,
+    run_tool,
+    safe_name,
+    submit_environment,
+    was_canceled,
+)
+
+CONTAINERS = ("apptainer", "singularity", "pyxis", "none")
+SCRIPT_NAME = "job.sbatch"
+_SUBMITTED = re.compile(r"Submitted batch job (\d+)")
+_PARSABLE = re.compile(r"^(\d+)(;\S+)?$")
+_STATES = {
+    "PENDING": PENDING, "CONFIGURING": PENDING, "REQUEUED": PENDING, "REQUEUE_HOLD": PENDING,
+    "REQUEUE_FED": PENDING, "RESV_DEL_HOLD": PENDING,
+    "RUNNING": RUNNING, "COMPLETING": RUNNING, "SUSPENDED": RUNNING, "STAGE_OUT": RUNNING,
+    "SIGNALING": RUNNING, "RESIZING": RUNNING, "STOPPED": RUNNING,
+    "COMPLETED": COMPLETE,
+    "CANCELLED": CANCELED,
+}
+
+
+class SlurmPlatform(Platform):
+    name = "slurm"
+
+    def __init__(self, container: str | None = None):
+        self.container = container or os.environ.get("SKILLBANK_SLURM_CONTAINER", "")
+        if self.container and self.container not in CONTAINERS:
+            raise PlatformError(f"SLURM container runtime {self.container!r} is not known "
+                                f"(allowed: {', '.join(CONTAINERS)})")
+
+    # -- render / launch ----------------------------------------------------------------------
+    def render(self, request: LaunchRequest) -> str:
+        check_command(request)
+        results = results_path(request)
+        for label, value in (("results folder", results),):
+            # #SBATCH lines are not parsed by a shell: no quoting is possible there.
+            if re.search(r"[\s%\"'\\]", value):
+                raise PlatformError(f"{label} {value!r} has a blank, quote, backslash or %, which #SBATCH cannot take")
+        container = self.container or ("apptainer" if request.image else "none")
+        if container != "none" and not request.image:
+            raise PlatformError(f"SLURM container runtime {container!r} needs a container image")
+        pairs = mounts(request)
+        if container != "none":
+            for host, target in pairs:
+                if ":" in host or ":" in target or "," in host + target:
+                    raise PlatformError(f"mount {host}:{target} has a ':' or ',' in a path, which {container} "
+                                        f"cannot take")
+        return render_template(
+            "sbatch.sh.j2", job_id=request.job_id, name=request.name or request.job_id,
+            job_name=safe_name(request.name or f"skillbank-{request.job_id}"), gpus=int(request.gpus),
+            log_path=f"{results}/{LOG_NAME}", results_dir=results, env_names=env_names(request),
+            container=container, image=request.image, mounts=pairs,
+            mounts_csv=",".join(f"{h}:{t}" for h, t in pairs), command=shlex.join(request.command),
+            exit_tmp=f"{results}/{EXIT_MARKER}.tmp", exit_marker=f"{results}/{EXIT_MARKER}",
+        )
+
+    def launch(self, request: LaunchRequest) -> str:
+        text = self.render(request)
+        require_tool("sbatch")
+        results = Path(request.results_dir)
+        results.mkdir(parents=True, exist_ok=True)
+        script = results / SCRIPT_NAME
+        script.write_text(text)  # holds no secret: variables are exported by name
+        done = run_tool(["sbatch", str(script)], env=submit_environment(request), what="sbatch")
+        out = done.stdout.strip()
+        match = _SUBMITTED.search(out) or _PARSABLE.match(out)
+        if not match:
+            raise PlatformError(f"sbatch printed no job id: {one_line(done.stdout + done.stderr)}")
+        return match.group(1)
+
+    # -- status -------------------------------------------------------------------------------
+    def status(self, backend_id: str, results_dir: Path) -> PlatformStatus:
+        state = self._sacct(backend_id) or self._squeue(backend_id)
+        if state is not None:
+            return state
+        marker = Path(results_dir) / EXIT_MARKER
+        if marker.is_file():
+            try:
+                code = json.loads(marker.read_text()).get("exit_code")
+            except ValueError:
+                code = None
+            if was_canceled(results_dir):
+                return PlatformStatus(CANCELED, exit_code=code, detail="canceled")
+            if code == 0:
+                return PlatformStatus(COMPLETE, exit_code=0)
+            return PlatformStatus(ERROR, exit_code=code, detail=f"exit code {code}")
+        if was_canceled(results_dir):
+            return PlatformStatus(CANCELED, detail="canceled")
+        return PlatformStatus(ERROR, detail=f"SLURM no longer knows job {backend_id} and it left no exit marker")
+
+    @staticmethod
+    def _sacct(job: str) -> PlatformStatus | None:
+        try:
+            require_tool("sacct")
+        except PlatformError:
+            return None
+        done = run_tool(["sacct", "-j", job, "-X", "-n", "-P", "-o", "State,ExitCode"], check=False, what="sacct")
+        lines = [line for line in done.stdout.splitlines() if line.strip()]
+        if done.returncode != 0 or not lines:
+            return None  # accounting off or the job not recorded yet: squeue / the marker decide
+        state, _, exit_code = lines[0].partition("|")
+        word = state.split()[0].rstrip("+") if state.split() else ""
+        code, _, sig = exit_code.partition(":")
+        code_i = int(code) if code.isdigit() else None
+        sig_i = int(sig) if sig.isdigit() and int(sig) else None
+        mapped = _STATES.get(word)
+        if mapped == COMPLETE and code_i not in (0, None):
+            mapped = ERROR
+        if mapped is None:  # FAILED, TIMEOUT, NODE_FAIL, OUT_OF_MEMORY, PREEMPTED, BOOT_FAIL, DEADLINE ...
+            detail = "out of memory (OUT_OF_MEMORY)" if word == "OUT_OF_MEMORY" else f"SLURM state {state.strip()}"
+            return PlatformStatus(ERROR, exit_code=code_i, signal=sig_i, detail=detail)
+        return PlatformStatus(mapped, exit_code=code_i if mapped in TERMINAL else None,
+                              signal=sig_i if mapped in TERMINAL else None, detail=f"SLURM state {state.strip()}")
+
+    @staticmethod
+    def _squeue(job: str) -> PlatformStatus | None:
+        try:
+            require_tool("squeue")
+        except PlatformError:
+            return None
+        done = run_tool(["squeue", "-h", "-j", job, "-o", "%T"], check=False, what="squeue")
+        word = done.stdout.strip().split()[0] if done.returncode == 0 and done.stdout.strip() else ""
+        if not word:
+            return None
+        return PlatformStatus(_STATES.get(word, RUNNING), detail=f"SLURM state {word}")
+
+    # -- logs / cancel ------------------------------------------------------------------------
+    def logs(self, backend_id: str, results_dir: Path, tail: int | None = None) -> str:
+        return read_log(results_dir, tail) or ""
+
+    def cancel(self, backend_id: str, results_dir: Path) -> None:
+        if self.status(backend_id, results_dir).state in TERMINAL:
+            return
+        mark_canceled(results_dir)
+        run_tool(["scancel", backend_id], what="scancel")

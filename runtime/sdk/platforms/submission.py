@@ -1,0 +1,148 @@
+"""What the docker, SLURM and Kubernetes platforms share: Jinja templates and calling their CLIs.
+
+Submissions are rendered from the templates beside this module; the rendered
+text is exactly what is submitted (and what ``--dry-run`` prints). Secrets
+travel only in the environment of the submitting process, by name.
+"""
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+from pathlib import Path
+
+from skillbank.runtime.sdk.platforms.base import LaunchRequest, PlatformError
+
+TEMPLATES = Path(__file__).resolve().parent / "templates"
+LOG_NAME = "log.txt"  # same names as the local platform, so failure analysis reads every platform alike
+EXIT_MARKER = ".exit"
+CANCEL_MARKER = ".cancel"
+TOOL_TIMEOUT_S = 60.0
+_SECRET_NAMES = ("SKILLBANK_ENCRYPTION_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def render_template(template: str, **context) -> str:
+    """Render ``templates/<name>`` (undefined names are errors; ``shq`` shell-quotes, ``tojson`` YAML-quotes)."""
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        autoescape=False,  # shell and YAML, not HTML: quoting is done by the filters below
+    )
+    env.filters["shq"] = lambda value: shlex.quote(str(value))
+    return env.get_template(template).render(**context)
+
+
+def env_names(request: LaunchRequest) -> list[str]:
+    """The names of the variables passed to the job (values are never rendered)."""
+    names = sorted(request.env)
+    for name in names:
+        if not _ENV_NAME.match(name):
+            raise PlatformError(f"environment variable name {name!r} is not valid (allowed: letters, digits, _)")
+    return names
+
+
+def results_path(request: LaunchRequest) -> str:
+    """The results folder as an absolute path, symlinks kept (the spec and command name it that way)."""
+    return os.path.abspath(request.results_dir)
+
+
+def mounts(request: LaunchRequest) -> list[tuple[str, str]]:
+    """The request's mounts plus the results folder at the same path (the spec names absolute paths)."""
+    results = results_path(request)
+    out: list[tuple[str, str]] = []
+    for host, container in [*request.mounts, (results, results)]:
+        pair = (str(host), str(container))
+        if pair not in out and not any(c == pair[1] for _, c in out):
+            out.append(pair)
+    return out
+
+
+def check_command(request: LaunchRequest) -> None:
+    if not request.command:
+        raise PlatformError("empty command: the action's skill_info `command` is blank")
+
+
+def submit_environment(request: LaunchRequest) -> dict[str, str]:
+    """The environment of the submitting CLI: ours plus the job's variables (secrets stay out of argv)."""
+    return {**os.environ, **request.env}
+
+
+def require_tool(tool: str) -> str:
+    """The tool's path, or a PlatformError that says what to do instead."""
+    found = shutil.which(tool)
+    if not found:
+        raise PlatformError(f"{tool} is not on PATH; use --dry-run to see the submission")
+    return found
+
+
+def run_tool(argv: list[str], *, env: dict[str, str] | None = None, stdin: str | None = None,
+             timeout: float = TOOL_TIMEOUT_S, check: bool = True, what: str = "") -> subprocess.CompletedProcess:
+    """Run a platform CLI; a failure is a one-line PlatformError with the tool's own message.
+
+    ``what`` names the request in messages (default: the tool and its subcommand).
+    """
+    require_tool(argv[0])
+    what = what or " ".join(argv[:2])
+    try:
+        done = subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise PlatformError(f"{what} did not answer in {timeout:.0f}s") from None
+    except OSError as err:
+        raise PlatformError(f"cannot run {argv[0]}: {err.strerror or err}") from None
+    if check and done.returncode != 0:
+        answer = _scrub(one_line(done.stderr or done.stdout), env)
+        raise PlatformError(f"{what} failed (exit {done.returncode}): {answer}")
+    return done
+
+
+def _scrub(text: str, env: dict[str, str] | None) -> str:
+    """Hide the values the job's environment added (its secrets), should a tool ever echo them."""
+    for name, value in (env or {}).items():
+        added = value != os.environ.get(name)
+        if value and len(value) >= 4 and (added or name in _SECRET_NAMES):
+            text = text.replace(value, "***")
+    return text
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def tail_text(text: str, tail: int | None) -> str:
+    if tail is None:
+        return text
+    lines = text.splitlines(keepends=True)
+    return "".join(lines[-tail:]) if tail > 0 else ""
+
+
+def read_log(results_dir: Path, tail: int | None = None) -> str | None:
+    """The job's ``log.txt``, or None when it does not exist (yet)."""
+    path = Path(results_dir) / LOG_NAME
+    if not path.is_file():
+        return None
+    return tail_text(path.read_text(errors="replace"), tail)
+
+
+def mark_canceled(results_dir: Path) -> None:
+    Path(results_dir).mkdir(parents=True, exist_ok=True)
+    (Path(results_dir) / CANCEL_MARKER).write_text("canceled\n")
+
+
+def was_canceled(results_dir: Path) -> bool:
+    return (Path(results_dir) / CANCEL_MARKER).exists()
+
+
+def safe_name(text: str, limit: int = 63) -> str:
+    """A lower-case DNS-1123 style name (docker containers, k8s objects, slurm job names)."""
+    name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
+    return (name[:limit].rstrip("-")) or "skillbank-job"
+
