@@ -1,0 +1,574 @@
+"""The job API that generated runners, the CLI and AutoML call.
+
+``create_job`` turns (skill, action, spec_overrides) into a running job:
+
+1. resolve the skill and validate + merge the overrides (runtime.validation);
+2. apply the action's ``spec_params`` inference (spec_params.py) with the
+   parent job's record at hand;
+3. record the job (Pending) with its redacted spec;
+4. stage inputs: ``s3://`` values are downloaded and archives extracted under
+   ``<results_dir>/inputs/<field>`` (data_staging.py);
+5. write ``<results_dir>/spec.yaml`` with every secret field emptied; secrets
+   go to the process through its environment only (the encryption key as
+   ``SKILLBANK_ENCRYPTION_KEY``);
+6. launch the action's skill_info ``command`` on the platform and mark the
+   job Running.
+
+Results live in ``<results_root>/<job_id>/``. When ``results_root`` is an
+``s3://`` URI the job runs in a local staging folder
+(``<state_dir>/staging/<job_id>``) and its outputs (minus the action's
+``upload_excludes``) are uploaded to ``<results_root>/<job_id>/`` by the
+first observer that sees the job end: ``wait()``, ``get_job_status()``,
+``list_jobs()`` or ``skillbank jobs ...``. Until someone observes it, a
+finished job stays Running in the store; the upload happens before the
+terminal status is recorded, so a terminal S3 job always has its outputs
+uploaded (or is Error with category ``upload_failed``).
+
+S3 credentials for staging and upload come from the standard AWS
+environment of the calling process (plus ``env`` while ``create_job`` stages).
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shlex
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from skillbank.runtime.sdk import checkpoints
+from skillbank.runtime.sdk.failure import analyze_failure
+from skillbank.runtime.sdk.platforms import DEFAULT_PLATFORM, get_platform
+from skillbank.runtime.sdk.platforms.base import (
+    CANCELED,
+    COMPLETE,
+    ERROR,
+    PENDING,
+    RUNNING,
+    TERMINAL,
+    LaunchRequest,
+    Platform,
+    PlatformError,
+    PlatformStatus,
+)
+from skillbank.runtime.sdk.secrets import (
+    ENCRYPTION_KEY_ENV,
+    redact_obj,
+    redact_spec,
+    redact_text,
+    secret_fields,
+    secret_values,
+)
+from skillbank.runtime.sdk.spec_params import InferenceContext, apply_spec_params
+from skillbank.runtime.sdk.store import JobNotFoundError, JobStore
+from skillbank.runtime.skills import Skill
+from skillbank.runtime.spec_builder import get_dotted, set_dotted
+from skillbank.runtime.yaml_io import safe_dump
+
+RESULTS_ROOT_ENV = "SKILLBANK_RESULTS_ROOT"
+SPEC_NAME = "spec.yaml"
+STATUS_FILE = "status.json"
+LOG_TAIL_LINES = 30
+
+__all__ = [
+    "create_job", "preview_job", "prepare_job", "get_job", "list_jobs", "get_job_status", "get_job_logs",
+    "cancel_job", "wait", "get_failure_analysis", "latest_progress", "JobNotFoundError", "JobError",
+    "PreparedJob",
+]
+
+
+class JobError(RuntimeError):
+    """A job that could not be created or launched (the message names the job and the cause)."""
+
+
+@dataclass
+class PreparedJob:
+    """A job ready to launch: everything create_job records and hands to the platform."""
+
+    job_id: str
+    skill: Skill
+    action: str
+    platform_name: str
+    platform: Platform
+    spec: dict[str, Any]  # full spec as the job will read it, secret fields emptied
+    results_dir: Path  # local folder the job runs in
+    results_uri: str | None  # s3:// destination of the outputs, when results_root is S3
+    parent_job_id: str | None
+    request: LaunchRequest
+    secret_env: dict[str, str] = field(default_factory=dict, repr=False)
+
+    @property
+    def spec_path(self) -> Path:
+        return self.results_dir / SPEC_NAME
+
+    @property
+    def submission(self) -> str:
+        """What the platform would submit (``--dry-run``)."""
+        return self.platform.render(self.request)
+
+
+# -- create -----------------------------------------------------------------------------------
+
+
+def create_job(
+    skill: str | Skill,
+    action: str,
+    spec_overrides: Mapping[str, Any] | None,
+    parent_job_id: str | None = None,
+    platform: str = DEFAULT_PLATFORM,
+    results_root: str | os.PathLike | None = None,
+    *,
+    dry_run: bool = False,
+    env: Mapping[str, str] | None = None,
+    job_id: str | None = None,
+    store: JobStore | None = None,
+) -> str:
+    """Create, record and launch a job; returns its id. With ``dry_run`` returns :func:`preview_job`'s text."""
+    if dry_run:
+        return preview_job(skill, action, spec_overrides, parent_job_id, platform, results_root,
+                           env=env, job_id=job_id, store=store)
+    store = store or JobStore()
+    if job_id and store.exists(job_id):
+        raise JobError(f"job id {job_id!r} already exists; pick a new id or omit it")
+    prepared = prepare_job(skill, action, spec_overrides, parent_job_id, platform, results_root,
+                           env=env, job_id=job_id, store=store)
+    _record(store, prepared)
+    try:
+        with _aws_environment(prepared.secret_env):
+            _stage(prepared)
+        _write_spec(prepared)
+        store.update(prepared.job_id, spec=prepared.spec)
+        backend_id = prepared.platform.launch(prepared.request)
+    except Exception as exc:
+        message = redact_text(f"{type(exc).__name__}: {exc}", secret_values(prepared.secret_env))
+        failure = analyze_failure(exit_code=None, detail=message)
+        failure["category"] = "launch_failed"
+        failure["suggestion"] = "The job could not be staged or started; fix the cause named in detail and rerun."
+        store.set_status(prepared.job_id, ERROR, failure=failure)
+        raise JobError(f"job {prepared.job_id} could not be launched: {message}") from exc
+    store.update(prepared.job_id, backend_id=str(backend_id))
+    # The platform says whether the job already runs (local) or waits in a queue (slurm, kubernetes).
+    with contextlib.suppress(PlatformError):
+        _refresh(store, prepared.job_id)
+    return prepared.job_id
+
+
+def preview_job(
+    skill: str | Skill,
+    action: str,
+    spec_overrides: Mapping[str, Any] | None,
+    parent_job_id: str | None = None,
+    platform: str = DEFAULT_PLATFORM,
+    results_root: str | os.PathLike | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    job_id: str | None = None,
+    store: JobStore | None = None,
+) -> str:
+    """The submission create_job would make (platform render), without recording, staging or launching."""
+    prepared = prepare_job(skill, action, spec_overrides, parent_job_id, platform, results_root,
+                           env=env, job_id=job_id, store=store)
+    return prepared.submission
+
+
+def prepare_job(
+    skill: str | Skill,
+    action: str,
+    spec_overrides: Mapping[str, Any] | None,
+    parent_job_id: str | None = None,
+    platform: str = DEFAULT_PLATFORM,
+    results_root: str | os.PathLike | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    job_id: str | None = None,
+    store: JobStore | None = None,
+) -> PreparedJob:
+    """Validate, infer spec params and build the launch request; nothing is written or started."""
+    from skillbank.runtime.validation import resolve_spec  # spec validation is only needed here
+
+    store = store or JobStore()
+    skill = skill if isinstance(skill, Skill) else Skill.load(skill)
+    skill.require_action(action)
+    platform_impl = get_platform(platform)
+    job_id = job_id or str(uuid.uuid4())
+    results_dir, results_uri = _results_location(results_root, job_id, store)
+    spec_params = skill.spec_params(action)
+    key_fields = [f for f, function in spec_params.items() if function == "key"]
+
+    # Secrets leave the overrides here: validation, records and errors never see them.
+    secret_env = {k: str(v) for k, v in (env or {}).items()}
+    overrides = dict(spec_overrides or {})
+    for key_field in key_fields:
+        value = overrides.pop(key_field, None)
+        if value not in (None, ""):
+            secret_env[ENCRYPTION_KEY_ENV] = str(value)
+    if ENCRYPTION_KEY_ENV not in secret_env and os.environ.get(ENCRYPTION_KEY_ENV):
+        secret_env[ENCRYPTION_KEY_ENV] = os.environ[ENCRYPTION_KEY_ENV]
+    secrets = secret_values(secret_env)
+    overrides = redact_obj(overrides, secrets)  # a key pasted into another field is not kept either
+
+    parent = None
+    if parent_job_id:
+        try:
+            parent = _refresh(store, parent_job_id)
+        except JobNotFoundError:
+            raise JobError(f"parent job {parent_job_id!r} not found in the job store ({store.path})") from None
+
+    spec = resolve_spec(skill, action, overrides)
+    if ENCRYPTION_KEY_ENV in secret_env:  # a key the user gave beats a template default key
+        for key_field in key_fields:
+            set_dotted(spec, key_field, "")
+    context = InferenceContext(
+        job_id=job_id, action=action, network_arch=skill.network_arch, results_dir=results_dir,
+        parent_job_id=parent_job_id, parent=parent, env=secret_env,
+    )
+    spec = apply_spec_params(spec, spec_params, context)
+    for key_field in key_fields:  # the key inference's answer is what the process gets
+        if get_dotted(spec, key_field) not in (None, ""):
+            secret_env[ENCRYPTION_KEY_ENV] = str(get_dotted(spec, key_field))
+    spec = redact_obj(redact_spec(spec, secret_fields(spec, spec_params)), secret_values(secret_env))
+
+    action_info = skill.action_info(action)
+    request = LaunchRequest(
+        job_id=job_id,
+        command=_command(action_info, results_dir / SPEC_NAME, results_dir, job_id, skill, action),
+        results_dir=results_dir,
+        env=dict(secret_env),
+        image=str(skill.info.get("container_image") or ""),
+        gpus=_gpus(spec, skill.info.get("gpu_spec_key")),
+        mounts=[],
+        name=f"{skill.name}-{action}",
+    )
+    prepared = PreparedJob(
+        job_id=job_id, skill=skill, action=action, platform_name=platform, platform=platform_impl, spec=spec,
+        results_dir=results_dir, results_uri=results_uri, parent_job_id=parent_job_id, request=request,
+        secret_env=secret_env,
+    )
+    request.mounts = _mounts(prepared)
+    return prepared
+
+
+def _results_location(
+    results_root: str | os.PathLike | None, job_id: str, store: JobStore
+) -> tuple[Path, str | None]:
+    root = str(results_root or os.environ.get(RESULTS_ROOT_ENV) or Path.home() / "skillbank-results")
+    if root.startswith("s3://"):
+        return (store.state_dir / "staging" / job_id).absolute(), f"{root.rstrip('/')}/{job_id}"
+    return (Path(root).expanduser().absolute() / job_id), None
+
+
+def _command(action_info: Mapping[str, Any], spec_path: Path, results_dir: Path, job_id: str, skill: Skill,
+             action: str) -> list[str]:
+    template = str(action_info.get("command") or "")
+    if not template.strip():
+        raise JobError(f"{skill.name}: action {action!r} has no `command` in skill_info.yaml")
+    values = {"config_path": str(spec_path), "results_dir": str(results_dir), "job_id": job_id}
+    # Substitute per argument after splitting, so paths with spaces stay one argument.
+    argv = []
+    for token in shlex.split(template):
+        for name, value in values.items():
+            token = token.replace("{" + name + "}", value)
+        argv.append(token)
+    return argv
+
+
+def _gpus(spec: Mapping[str, Any], gpu_spec_key: str | None) -> int:
+    value = get_dotted(dict(spec), gpu_spec_key) if gpu_spec_key else None
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
+def _mounts(prepared: PreparedJob) -> list[tuple[str, str]]:
+    """Host folders a container needs, at the same path inside: the results folder and local inputs."""
+    mounts = [str(prepared.results_dir)]
+    inputs = prepared.skill.action_info(prepared.action).get("inputs") or {}
+    for input_field in inputs:
+        value = get_dotted(prepared.spec, input_field)
+        for item in value if isinstance(value, list) else [value]:
+            if isinstance(item, str) and item and "://" not in item and os.path.isabs(item):
+                path = item if os.path.isdir(item) else os.path.dirname(item)
+                if not any(path == m or path.startswith(m.rstrip("/") + "/") for m in mounts):
+                    mounts.append(path)
+    return [(m, m) for m in mounts]
+
+
+def _record(store: JobStore, prepared: PreparedJob) -> None:
+    store.insert(
+        job_id=prepared.job_id, skill=prepared.skill.name, network_arch=prepared.skill.network_arch,
+        action=prepared.action, platform=prepared.platform_name, spec=prepared.spec,
+        results_dir=prepared.results_dir, parent_job_id=prepared.parent_job_id, results_uri=prepared.results_uri,
+    )
+
+
+def _stage(prepared: PreparedJob) -> None:
+    """Download S3 inputs / extract archives into ``<results_dir>/inputs``; updates the prepared spec."""
+    prepared.results_dir.mkdir(parents=True, exist_ok=True)
+    inputs = prepared.skill.action_info(prepared.action).get("inputs") or {}
+    if not inputs:
+        return
+    from skillbank.runtime.sdk import data_staging  # S3 and archive code only when a job is staged
+
+    prepared.spec = data_staging.stage_inputs(prepared.spec, inputs, prepared.results_dir / "inputs")
+    prepared.request.mounts = _mounts(prepared)
+
+
+def _write_spec(prepared: PreparedJob) -> None:
+    prepared.results_dir.mkdir(parents=True, exist_ok=True)
+    text = safe_dump(prepared.spec)
+    tmp = prepared.spec_path.with_name(f".{SPEC_NAME}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, prepared.spec_path)
+
+
+@contextlib.contextmanager
+def _aws_environment(env: Mapping[str, str]) -> Iterator[None]:
+    """Make AWS settings given to create_job visible to boto3 while inputs are staged."""
+    added = {k: v for k, v in env.items() if k.startswith("AWS_")}
+    saved = {k: os.environ.get(k) for k in added}
+    os.environ.update(added)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+# -- observe ----------------------------------------------------------------------------------
+
+
+def get_job(job_id: str, *, store: JobStore | None = None) -> dict[str, Any]:
+    """The stored job record (no platform query)."""
+    return (store or JobStore()).get(job_id)
+
+
+def list_jobs(
+    skill: str | None = None,
+    action: str | None = None,
+    status: str | None = None,
+    limit: int | None = None,
+    *,
+    parent_job_id: str | None = None,
+    refresh: bool = True,
+    store: JobStore | None = None,
+) -> list[dict[str, Any]]:
+    """Job records, newest first; unfinished jobs are refreshed from their platform first."""
+    store = store or JobStore()
+    if refresh:
+        for record in store.list(skill=skill, action=action, parent_job_id=parent_job_id):
+            if record["status"] not in TERMINAL:
+                with contextlib.suppress(PlatformError):
+                    _refresh(store, record["id"])
+    return store.list(skill=skill, action=action, status=status, parent_job_id=parent_job_id, limit=limit)
+
+
+def get_job_status(job_id: str, *, store: JobStore | None = None) -> str:
+    """The job's status after asking its platform (finishing the record when it has ended)."""
+    return _refresh(store or JobStore(), job_id)["status"]
+
+
+def refresh_job(job_id: str, *, store: JobStore | None = None) -> dict[str, Any]:
+    """The job record after asking its platform."""
+    return _refresh(store or JobStore(), job_id)
+
+
+def get_job_logs(job_id: str, tail: int | None = None, *, store: JobStore | None = None) -> str:
+    """The job's log (last ``tail`` lines when given), with known secret values masked."""
+    record = (store or JobStore()).get(job_id)
+    if record["backend_id"]:
+        text = get_platform(record["platform"]).logs(record["backend_id"], Path(record["results_dir"]), tail)
+    else:
+        text = _read_tail(Path(record["results_dir"]) / "log.txt", tail)
+    return redact_text(text, secret_values())
+
+
+def cancel_job(job_id: str, *, store: JobStore | None = None) -> str:
+    """Stop the job; returns its final status (a finished job keeps its status)."""
+    store = store or JobStore()
+    record = _refresh(store, job_id)
+    if record["status"] in TERMINAL:
+        return record["status"]
+    observed = PlatformStatus(CANCELED, detail="canceled")
+    if record["backend_id"]:
+        platform = get_platform(record["platform"])
+        platform.cancel(record["backend_id"], Path(record["results_dir"]))
+        after = platform.status(record["backend_id"], Path(record["results_dir"]))
+        if after.state == COMPLETE:  # it finished on its own just before the cancel arrived
+            observed = after
+        else:
+            observed = PlatformStatus(CANCELED, exit_code=after.exit_code, signal=after.signal, detail="canceled")
+    return _finish(store, record, observed)["status"]
+
+
+def wait(
+    job_id: str,
+    timeout: float | None = None,
+    poll: float = 1.0,
+    on_progress: Callable[[dict[str, Any]], None] | None = None,
+    *,
+    store: JobStore | None = None,
+) -> str:
+    """Block until the job ends; returns its final status. ``on_progress`` gets each new status.json event.
+
+    Raises TimeoutError (naming the job and its status) when ``timeout`` seconds pass first.
+    """
+    store = store or JobStore()
+    deadline = None if timeout is None else time.monotonic() + timeout
+    last_event: dict[str, Any] | None = None
+    while True:
+        record = _refresh(store, job_id)
+        if on_progress is not None:
+            event = latest_progress(record)
+            if event is not None and event != last_event:
+                last_event = event
+                on_progress(event)
+        if record["status"] in TERMINAL:
+            return record["status"]
+        if deadline is not None and time.monotonic() >= deadline:
+            raise TimeoutError(f"job {job_id} is still {record['status']} after {timeout:g}s")
+        time.sleep(poll)
+
+
+def get_failure_analysis(job_id: str, *, store: JobStore | None = None) -> dict[str, Any]:
+    """Why the job failed: category, exit_code, signal, log_tail, suggestion (category None unless Error)."""
+    store = store or JobStore()
+    record = _refresh(store, job_id)
+    if record["status"] == ERROR:
+        return record["failure"] or _analyze(record, PlatformStatus(ERROR))
+    suggestion = {
+        COMPLETE: "The job completed; nothing failed.",
+        CANCELED: "The job was canceled; rerun it if that was not intended.",
+    }.get(record["status"], f"The job is {record['status']}; nothing has failed yet.")
+    return {"category": None, "exit_code": record["exit_code"], "signal": record["signal"], "signal_name": None,
+            "log_tail": "", "detail": "", "suggestion": suggestion}
+
+
+def latest_progress(record: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The last event of the job's status.json (``<results_dir>/<action>/status.json`` first)."""
+    results_dir = Path(record["results_dir"])
+    candidates = [results_dir / record["action"] / STATUS_FILE, results_dir / STATUS_FILE]
+    candidates += sorted(results_dir.glob(f"*/{STATUS_FILE}"))
+    for path in candidates:
+        event = _last_json_line(path)
+        if event is not None:
+            return event
+    return None
+
+
+# -- record keeping ---------------------------------------------------------------------------
+
+
+def _refresh(store: JobStore, job_id: str) -> dict[str, Any]:
+    record = store.get(job_id)
+    if record["status"] in TERMINAL or not record["backend_id"]:
+        return record
+    platform = get_platform(record["platform"])
+    observed = platform.status(record["backend_id"], Path(record["results_dir"]))
+    if observed.state in TERMINAL:
+        return _finish(store, record, observed)
+    if observed.state != record["status"] and observed.state in (PENDING, RUNNING):
+        store.set_status(job_id, observed.state)
+        return store.get(job_id)
+    return record
+
+
+def _finish(store: JobStore, record: dict[str, Any], observed: PlatformStatus) -> dict[str, Any]:
+    """Record a job's end: checkpoints (Complete), failure analysis (Error), S3 upload; then the status."""
+    results_dir = Path(record["results_dir"])
+    state = observed.state
+    fields: dict[str, Any] = {"exit_code": observed.exit_code, "signal": observed.signal}
+    found: list[checkpoints.Checkpoint] = []
+    if state == COMPLETE:
+        found = checkpoints.list_checkpoints(results_dir, record["action"])
+        fields["best_checkpoint"] = _recorded_best(record)
+    elif state == ERROR:
+        fields["failure"] = _analyze(record, observed)
+    if record["results_uri"] and not record["uploaded"]:
+        try:
+            _upload(record)
+            fields["uploaded"] = True
+        except Exception as exc:  # noqa: BLE001 - any upload failure makes the job an Error, with the reason
+            message = redact_text(f"{type(exc).__name__}: {exc}", secret_values())
+            state = ERROR
+            fields["failure"] = {**analyze_failure(exit_code=observed.exit_code, signal=observed.signal,
+                                                   detail=message),
+                                 "category": "upload_failed",
+                                 "suggestion": "Check the S3 endpoint and credentials, then upload the results "
+                                               "folder by hand or rerun."}
+    if state == COMPLETE:
+        base = record["results_uri"] if fields.get("uploaded") else None
+        fields["checkpoints"] = [f"{base}/{c.relative}" if base else c.location for c in found]
+    store.set_status(record["id"], state, **fields)
+    return store.get(record["id"])
+
+
+def _upload(record: Mapping[str, Any]) -> list[str]:
+    from skillbank.runtime.sdk import data_staging  # boto3 only for S3 jobs
+
+    skill_excludes: list[str] = []
+    with contextlib.suppress(Exception):  # the skill may have moved; upload everything but inputs then
+        skill_excludes = list(Skill.load(record["skill"]).action_info(record["action"]).get("upload_excludes") or [])
+    excludes = skill_excludes or ["inputs/"]
+    return data_staging.upload_outputs(Path(record["results_dir"]), record["results_uri"], excludes)
+
+
+def _analyze(record: Mapping[str, Any], observed: PlatformStatus) -> dict[str, Any]:
+    log_text = ""
+    with contextlib.suppress(Exception):
+        log_text = get_platform(record["platform"]).logs(
+            record["backend_id"] or "", Path(record["results_dir"]), LOG_TAIL_LINES
+        )
+    log_text = redact_text(log_text, secret_values())
+    lost = observed.exit_code is None and observed.signal is None
+    return analyze_failure(exit_code=observed.exit_code, signal=observed.signal, log_text=log_text,
+                           detail=observed.detail, lost=lost)
+
+
+def _recorded_best(record: Mapping[str, Any]) -> str | None:
+    """The best checkpoint a job reported: the last ``best_checkpoint`` in its status.json events."""
+    results_dir = Path(record["results_dir"])
+    best = None
+    for path in [results_dir / record["action"] / STATUS_FILE, results_dir / STATUS_FILE]:
+        if not path.is_file():
+            continue
+        for line in path.read_text(errors="replace").splitlines():
+            with contextlib.suppress(json.JSONDecodeError, AttributeError):
+                value = json.loads(line).get("best_checkpoint")
+                if value:
+                    best = str(value)
+        if best:
+            return best
+    return best
+
+
+def _last_json_line(path: Path) -> dict[str, Any] | None:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(0, size - 16384))
+            lines = handle.read().decode(errors="replace").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        line = line.strip()
+        if not line:
+            continue
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line still being written
+        return event if isinstance(event, dict) else None
+    return None
+
+
+def _read_tail(path: Path, tail: int | None) -> str:
+    if not path.is_file():
+        return ""
+    lines = path.read_text(errors="replace").splitlines(keepends=True)
+    return "".join(lines if tail is None else lines[-tail:] if tail > 0 else [])

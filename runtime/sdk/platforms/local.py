@@ -1,0 +1,216 @@
+"""The embedded default platform: jobs run as detached processes on this machine.
+
+Launch starts ``local_wrapper`` (see there) in a new session; the backend id is
+its pid, which is also the job's process-group id. Status comes from the exit
+marker the wrapper writes, or from the wrapper still being alive; a wrapper
+that is gone without a marker means the job was lost. Cancel writes a cancel
+marker, sends SIGTERM to the whole group, waits ``grace_s`` and then sends
+SIGKILL.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from skillbank.runtime.sdk.platforms.base import (
+    CANCELED,
+    COMPLETE,
+    ERROR,
+    RUNNING,
+    LaunchRequest,
+    Platform,
+    PlatformError,
+    PlatformStatus,
+)
+from skillbank.runtime.sdk.platforms.local_wrapper import (
+    CANCEL_MARKER,
+    EXIT_MARKER,
+    LAUNCH_RECORD,
+    LOG_NAME,
+    exit_record,
+    write_json_atomic,
+)
+
+WRAPPER_MODULE = "skillbank.runtime.sdk.platforms.local_wrapper"
+
+# Wrappers this process started: polling them reaps zombies (a zombie still looks alive to kill(pid, 0)).
+_CHILDREN: dict[int, subprocess.Popen] = {}
+
+
+class LocalPlatform(Platform):
+    name = "local"
+
+    def __init__(self, grace_s: float = 10.0):
+        self.grace_s = grace_s
+
+    # -- launch -------------------------------------------------------------------------------
+    def launch(self, request: LaunchRequest) -> str:
+        results_dir = Path(request.results_dir)
+        results_dir.mkdir(parents=True, exist_ok=True)
+        env = self._environment(request.env)
+        argv = [sys.executable, "-m", WRAPPER_MODULE, str(results_dir), "--",
+                *self._resolve_command(request.command, env)]
+        with open(results_dir / LOG_NAME, "ab") as log:
+            try:
+                proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                        env=env, cwd=results_dir, start_new_session=True, close_fds=True)
+            except OSError as exc:
+                raise PlatformError(f"cannot start the local job supervisor: {exc}") from exc
+        _CHILDREN[proc.pid] = proc
+        return str(proc.pid)
+
+    @staticmethod
+    def _environment(extra: dict[str, str]) -> dict[str, str]:
+        env = {**os.environ, **extra, "PYTHONUNBUFFERED": "1"}
+        # Console scripts of this installation (action_recognition, skillbank) are found even when
+        # the virtual environment is not activated.
+        bindir = str(Path(sys.executable).parent)
+        if bindir not in env.get("PATH", "").split(os.pathsep):
+            env["PATH"] = os.pathsep.join(p for p in (bindir, env.get("PATH", "")) if p)
+        return env
+
+    @staticmethod
+    def _resolve_command(command: list[str], env: dict[str, str]) -> list[str]:
+        if not command:
+            raise PlatformError("empty command: the action's skill_info `command` is blank")
+        found = shutil.which(command[0], path=env.get("PATH"))
+        return [found or command[0], *command[1:]]
+
+    def render(self, request: LaunchRequest) -> str:
+        names = " ".join(sorted(request.env))
+        lines = [
+            f"# local platform: detached process group, log -> {Path(request.results_dir) / LOG_NAME}",
+            f"# environment passed by name only: {names}" if names else "# no extra environment",
+            f"cd {shlex.quote(str(request.results_dir))} && {shlex.join(request.command)}",
+        ]
+        return "\n".join(lines) + "\n"
+
+    # -- status -------------------------------------------------------------------------------
+    def status(self, backend_id: str, results_dir: Path) -> PlatformStatus:
+        results_dir = Path(results_dir)
+        marker = read_exit_marker(results_dir)
+        if marker is None and self._alive(backend_id, results_dir):
+            return PlatformStatus(RUNNING, detail=f"pid {backend_id}")
+        marker = marker or read_exit_marker(results_dir)  # it may have been written between the checks
+        if marker is None:
+            if (results_dir / CANCEL_MARKER).exists():
+                return PlatformStatus(CANCELED, detail="canceled")
+            return PlatformStatus(ERROR, detail=f"process {backend_id} is gone and left no exit marker")
+        return status_from_marker(marker)
+
+    def _alive(self, backend_id: str, results_dir: Path) -> bool:
+        try:
+            pid = int(backend_id)
+        except (TypeError, ValueError):
+            return False
+        proc = _CHILDREN.get(pid)
+        if proc is not None and proc.poll() is not None:
+            return False
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return False  # another user's process took over the pid: ours is gone
+        return _is_our_wrapper(pid, results_dir)
+
+    # -- logs ---------------------------------------------------------------------------------
+    def logs(self, backend_id: str, results_dir: Path, tail: int | None = None) -> str:
+        path = Path(results_dir) / LOG_NAME
+        if not path.is_file():
+            return ""
+        text = path.read_text(errors="replace")
+        if tail is not None:
+            lines = text.splitlines(keepends=True)
+            text = "".join(lines[-tail:]) if tail > 0 else ""
+        return text
+
+    # -- cancel -------------------------------------------------------------------------------
+    def cancel(self, backend_id: str, results_dir: Path) -> None:
+        results_dir = Path(results_dir)
+        if read_exit_marker(results_dir) is not None:
+            return  # already finished
+        (results_dir / CANCEL_MARKER).write_text(json.dumps({"at": time.time()}))
+        try:
+            pgid = int(backend_id)
+        except (TypeError, ValueError):
+            raise PlatformError(f"local backend id {backend_id!r} is not a process id") from None
+        if not self._alive(backend_id, results_dir):
+            return
+        self._signal_group(pgid, signal.SIGTERM)
+        if not self._wait_group(pgid, self.grace_s):
+            self._signal_group(pgid, signal.SIGKILL)
+            self._wait_group(pgid, 5.0)
+        if read_exit_marker(results_dir) is None:  # the wrapper died with the group before writing one
+            write_json_atomic(results_dir / EXIT_MARKER, exit_record(-signal.SIGKILL, results_dir))
+
+    @staticmethod
+    def _signal_group(pgid: int, signum: int) -> None:
+        try:
+            os.killpg(pgid, signum)
+        except ProcessLookupError:
+            pass
+
+    @staticmethod
+    def _wait_group(pgid: int, timeout: float) -> bool:
+        deadline = time.monotonic() + timeout
+        while True:
+            proc = _CHILDREN.get(pgid)
+            if proc is not None:
+                proc.poll()
+            try:
+                os.killpg(pgid, 0)
+            except ProcessLookupError:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.05)
+
+
+def read_exit_marker(results_dir: Path) -> dict | None:
+    path = Path(results_dir) / EXIT_MARKER
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def status_from_marker(marker: dict) -> PlatformStatus:
+    exit_code, signum = marker.get("exit_code"), marker.get("signal")
+    if marker.get("canceled"):
+        return PlatformStatus(CANCELED, exit_code=exit_code, signal=signum, detail="canceled")
+    if exit_code == 0 and signum is None:
+        return PlatformStatus(COMPLETE, exit_code=0)
+    detail = marker.get("detail") or (f"killed by signal {signum}" if signum else f"exit code {exit_code}")
+    return PlatformStatus(ERROR, exit_code=exit_code, signal=signum, detail=detail)
+
+
+def _is_our_wrapper(pid: int, results_dir: Path) -> bool:
+    """Guard against pid reuse: the live process must be this job's wrapper (Linux /proc; else trust the pid)."""
+    proc = Path(f"/proc/{pid}")
+    if not proc.is_dir():
+        return True
+    try:
+        if proc.joinpath("stat").read_text().rsplit(")", 1)[1].split()[0] == "Z":
+            return False  # a zombie: ended, not yet reaped by its parent
+        cmdline = proc.joinpath("cmdline").read_bytes().split(b"\0")
+    except (OSError, IndexError):
+        return True
+    return WRAPPER_MODULE.encode() in cmdline and str(results_dir).encode() in cmdline
+
+
+def launch_record(results_dir: Path) -> dict | None:
+    """The pids the wrapper recorded (wrapper_pid, child_pid, pgid), once it has started the command."""
+    try:
+        return json.loads((Path(results_dir) / LAUNCH_RECORD).read_text())
+    except (OSError, json.JSONDecodeError):
+        return None

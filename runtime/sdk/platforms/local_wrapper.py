@@ -1,0 +1,85 @@
+"""Supervisor of one local job: ``python -m skillbank.runtime.sdk.platforms.local_wrapper RESULTS_DIR -- ARGV...``.
+
+It is the leader of the job's own session and process group, so it outlives
+the process that launched it. It runs ARGV with stdout+stderr appended to
+``RESULTS_DIR/log.txt``, records the pids in ``.launch.json``, forwards
+SIGTERM/SIGINT to the command, and when the command ends writes the exit
+marker ``RESULTS_DIR/.exit`` (JSON: exit_code, signal, canceled, ended_at)
+atomically. Without that marker a vanished job is known to be lost.
+Secrets arrive in the environment and are never written by this module.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+LOG_NAME = "log.txt"
+EXIT_MARKER = ".exit"
+CANCEL_MARKER = ".cancel"
+LAUNCH_RECORD = ".launch.json"
+
+
+def write_json_atomic(path: Path, data: dict) -> None:
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, path)
+
+
+def exit_record(returncode: int | None, results_dir: Path) -> dict:
+    """The marker contents for a ``Popen.returncode`` (negative = killed by that signal)."""
+    canceled = (results_dir / CANCEL_MARKER).exists()
+    if returncode is None:
+        return {"exit_code": None, "signal": None, "canceled": canceled, "ended_at": time.time()}
+    if returncode < 0:
+        return {"exit_code": None, "signal": -returncode, "canceled": canceled, "ended_at": time.time()}
+    return {"exit_code": returncode, "signal": None, "canceled": canceled, "ended_at": time.time()}
+
+
+def supervise(results_dir: Path, argv: list[str]) -> int:
+    results_dir.mkdir(parents=True, exist_ok=True)
+    with open(results_dir / LOG_NAME, "ab", buffering=0) as log:
+        try:
+            child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                     cwd=results_dir)
+        except OSError as exc:  # command not found / not executable
+            log.write(f"skillbank: cannot start {argv[0]!r}: {exc.strerror or exc}\n".encode())
+            write_json_atomic(results_dir / EXIT_MARKER, {**exit_record(127, results_dir), "detail": str(exc)})
+            return 127
+
+        def forward(signum: int, _frame: object) -> None:
+            # The whole group usually got the signal already; forwarding covers a signal sent to us alone.
+            if child.poll() is None:
+                child.send_signal(signum)
+
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, forward)
+        write_json_atomic(results_dir / LAUNCH_RECORD, {
+            "wrapper_pid": os.getpid(), "child_pid": child.pid, "pgid": os.getpgid(0),
+            "started_at": time.time(), "command": argv,
+        })
+        while True:
+            try:
+                returncode = child.wait()
+                break
+            except InterruptedError:  # pragma: no cover - PEP 475 retries, kept for clarity
+                continue
+    write_json_atomic(results_dir / EXIT_MARKER, exit_record(returncode, results_dir))
+    return 0
+
+
+def main(args: list[str] | None = None) -> int:
+    args = list(sys.argv[1:] if args is None else args)
+    if len(args) < 3 or args[1] != "--":
+        print("usage: python -m skillbank.runtime.sdk.platforms.local_wrapper RESULTS_DIR -- COMMAND [ARGS...]",
+              file=sys.stderr)
+        return 2
+    return supervise(Path(args[0]), args[2:])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""``skillbank jobs list|show|logs|cancel|wait``: look after jobs created by ``skillbank run`` or the SDK.
+
+Every answer is available as JSON (``--format json``). Output never holds a
+secret: specs in the store are redacted, and text is masked once more against
+the secrets in this process's environment before it is printed.
+"""
+from __future__ import annotations
+
+import json
+import sys
+import time
+from typing import Any
+
+import click
+
+from skillbank.runtime.sdk import jobs as job_api
+from skillbank.runtime.sdk.platforms.base import STATUSES, TERMINAL, PlatformError
+from skillbank.runtime.sdk.secrets import redact_text, secret_values
+from skillbank.runtime.sdk.store import JobNotFoundError
+
+FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
+                      help="text for people, json for programs")
+SUMMARY_KEYS = ("id", "skill", "action", "status", "platform", "parent_job_id", "created_at", "results_dir")
+
+
+def _echo(text: str, err: bool = False) -> None:
+    click.echo(redact_text(text, secret_values()), err=err)
+
+
+def _echo_json(data: Any) -> None:
+    _echo(json.dumps(data, indent=2, sort_keys=False, default=str))
+
+
+def _fail(exc: Exception) -> click.ClickException:
+    return click.ClickException(redact_text(str(exc).strip("'\""), secret_values()))
+
+
+@click.group()
+def jobs() -> None:
+    """List, inspect, follow and cancel jobs (the local job store, $SKILLBANK_STATE_DIR)."""
+
+
+@jobs.command("list")
+@click.option("--skill", default=None, help="only jobs of this skill")
+@click.option("--action", default=None, help="only jobs of this action (train, evaluate, ...)")
+@click.option("--status", type=click.Choice(STATUSES), default=None, help="only jobs in this status")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="at most this many (newest first)")
+@FORMAT
+def list_cmd(skill: str | None, action: str | None, status: str | None, limit: int | None, fmt: str) -> None:
+    """Jobs, newest first (unfinished ones are refreshed from their platform)."""
+    records = job_api.list_jobs(skill=skill, action=action, status=status, limit=limit)
+    if fmt == "json":
+        _echo_json([{k: r[k] for k in SUMMARY_KEYS} for r in records])
+        return
+    if not records:
+        _echo("no jobs")
+        return
+    rows = [("ID", "SKILL", "ACTION", "STATUS", "PLATFORM", "CREATED", "PARENT")]
+    rows += [(r["id"], r["skill"], r["action"], r["status"], r["platform"], r["created_at"][:19],
+              r["parent_job_id"] or "-") for r in records]
+    widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        _echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip())
+
+
+@jobs.command("show")
+@click.argument("job_id")
+@click.option("--spec/--no-spec", default=False, help="include the job's (redacted) spec in text output")
+@FORMAT
+def show(job_id: str, spec: bool, fmt: str) -> None:
+    """One job's record; an Error job also shows its failure analysis."""
+    try:
+        record = job_api.refresh_job(job_id)
+    except (JobNotFoundError, PlatformError) as exc:
+        raise _fail(exc) from None
+    if record["status"] == "Error" and not record.get("failure"):
+        record["failure"] = job_api.get_failure_analysis(job_id)
+    if fmt == "json":
+        _echo_json(record)
+        return
+    for key in (*SUMMARY_KEYS, "results_uri", "updated_at", "backend_id", "exit_code", "signal"):
+        if record.get(key) not in (None, ""):
+            _echo(f"{key}: {record[key]}")
+    if record["checkpoints"]:
+        _echo("checkpoints:")
+        for path in record["checkpoints"]:
+            _echo(f"  {path}")
+    if record.get("best_checkpoint"):
+        _echo(f"best_checkpoint: {record['best_checkpoint']}")
+    progress = job_api.latest_progress(record)
+    if progress:
+        _echo(f"progress: {json.dumps(progress)}")
+    failure = record.get("failure")
+    if failure:
+        _echo(f"failure: {failure['category']} (exit code {failure['exit_code']}, signal {failure['signal']})")
+        _echo(f"suggestion: {failure['suggestion']}")
+        if failure.get("log_tail"):
+            _echo("log tail:\n" + failure["log_tail"])
+    if spec:
+        from skillbank.runtime.yaml_io import safe_dump
+
+        _echo("spec:\n" + safe_dump(record["spec"]))
+
+
+@jobs.command("logs")
+@click.argument("job_id")
+@click.option("--tail", type=click.IntRange(min=0), default=None, help="only the last N lines")
+@click.option("--follow", "-f", is_flag=True, help="keep printing new lines until the job ends")
+@click.option("--poll", type=float, default=1.0, show_default=True, help="seconds between checks with --follow")
+def logs(job_id: str, tail: int | None, follow: bool, poll: float) -> None:
+    """The job's log (stdout and stderr of its command)."""
+    try:
+        text = job_api.get_job_logs(job_id, tail=tail)
+        click.echo(text, nl=False)
+        if not follow:
+            return
+        seen = len(job_api.get_job_logs(job_id))
+        while True:
+            status = job_api.get_job_status(job_id)
+            full = job_api.get_job_logs(job_id)
+            click.echo(full[seen:], nl=False)
+            seen = len(full)
+            if status in TERMINAL:
+                return
+            time.sleep(poll)
+    except (JobNotFoundError, PlatformError) as exc:
+        raise _fail(exc) from None
+
+
+@jobs.command("cancel")
+@click.argument("job_id")
+@FORMAT
+def cancel(job_id: str, fmt: str) -> None:
+    """Stop a job (a finished job keeps its status)."""
+    try:
+        status = job_api.cancel_job(job_id)
+    except (JobNotFoundError, PlatformError) as exc:
+        raise _fail(exc) from None
+    if fmt == "json":
+        _echo_json({"id": job_id, "status": status})
+    else:
+        _echo(f"{job_id}: {status}")
+
+
+@jobs.command("wait")
+@click.argument("job_id")
+@click.option("--timeout", type=float, default=None, help="give up after this many seconds (exit code 2)")
+@click.option("--poll", type=float, default=2.0, show_default=True, help="seconds between status checks")
+@click.option("--quiet", "-q", is_flag=True, help="do not print progress events")
+@FORMAT
+def wait(job_id: str, timeout: float | None, poll: float, quiet: bool, fmt: str) -> None:
+    """Block until the job ends; exit code 0 when it is Complete, 1 otherwise, 2 on timeout."""
+
+    def progress(event: dict[str, Any]) -> None:
+        if not quiet:
+            _echo(f"[{job_id[:8]}] {_progress_line(event)}", err=True)
+
+    try:
+        status = job_api.wait(job_id, timeout=timeout, poll=poll, on_progress=progress)
+    except TimeoutError as exc:
+        _echo(str(exc), err=True)
+        sys.exit(2)
+    except (JobNotFoundError, PlatformError) as exc:
+        raise _fail(exc) from None
+    record = job_api.get_job(job_id)
+    result = {"id": job_id, "status": status, "results_dir": record["results_dir"],
+              "results_uri": record["results_uri"], "checkpoints": record["checkpoints"]}
+    if status == "Error":
+        result["failure"] = job_api.get_failure_analysis(job_id)
+    if fmt == "json":
+        _echo_json(result)
+    else:
+        _echo(f"{job_id}: {status}")
+        if status == "Error":
+            _echo(f"failure: {result['failure']['category']}: {result['failure']['suggestion']}")
+    sys.exit(0 if status == "Complete" else 1)
+
+
+def _progress_line(event: dict[str, Any]) -> str:
+    """One line from a status.json event: status, epoch/max_epoch, eta and KPIs."""
+    parts = [str(event.get("status", ""))]
+    if event.get("epoch") is not None:
+        parts.append(f"epoch {event['epoch']}" + (f"/{event['max_epoch']}" if event.get("max_epoch") else ""))
+    if event.get("eta"):
+        parts.append(f"eta {event['eta']}")
+    kpi = event.get("kpi") or {}
+    parts += [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in kpi.items()]
+    return " ".join(p for p in parts if p)
