@@ -44,7 +44,7 @@ BAD = [
 
 @pytest.mark.parametrize(("case", "action", "overrides", "key", "words"), BAD, ids=[b[0] for b in BAD])
 def test_bad_override_is_rejected_with_key_named(case, action, overrides, key, words):
-    data = {k: "/data/x" for k in SKILL.data_sources(action)} if action != "train" else DATA
+    data = dict.fromkeys(SKILL.data_sources(action), "/data/x") if action != "train" else DATA
     problems = validate_overrides(SKILL, action, {**data, **overrides})
     named = [p for p in problems if p.key == key]
     assert named, f"{case}: no problem names {key}: {[str(p) for p in problems]}"
