@@ -1,6 +1,7 @@
 """Bank-wide references agree with the skills that point at them."""
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -36,3 +37,20 @@ def test_spec_params_name_catalogued_functions():
         for action in skill.actions:
             for field, function in skill.spec_params(action).items():
                 assert function in catalogue, f"{skill.name} {action} {field}: {function} is not catalogued"
+
+
+def test_catalogue_is_exactly_what_the_sdk_registers():
+    from skillbank.runtime.sdk.spec_params import INFERENCE_FUNCTIONS
+
+    catalogue = yaml.safe_load((REFS / "inference_functions.yaml").read_text())
+    assert set(catalogue) == set(INFERENCE_FUNCTIONS)
+    meta = json.loads((REPO / "schemas" / "skill_info.schema.json").read_text())
+    allowed = meta["properties"]["spec_params"]["additionalProperties"]["additionalProperties"]["enum"]
+    assert set(allowed) == set(INFERENCE_FUNCTIONS)
+
+
+def test_platform_list_is_exactly_what_the_sdk_knows():
+    from skillbank.runtime.sdk.platforms import get_platform
+
+    for name in yaml.safe_load((REFS / "platforms.yaml").read_text()):
+        assert get_platform(name).name == name
