@@ -1,0 +1,149 @@
+"""The LightningModule: owns the network, the loss, the metrics and the optimiser/scheduler.
+
+Batches are ``(inputs, labels)`` (or a dict with ``inputs``/``label(s)``), where ``inputs`` maps
+stream name ("rgb", "of") to a tensor. A tensor with one more axis than the network takes holds
+several clips per video (``[B, N, ...]``): their softmax scores are averaged, as evaluation does.
+"""
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from skillbank.runtime.config.action_recognition import ExperimentConfig
+from skillbank.runtime.config.loading import to_dict
+
+from .checkpoint_io import CHECKPOINT_FORMAT
+from .networks import build_model
+from .spec_io import redacted
+
+SAMPLE_DIMS = {"2d": 3, "3d": 4}
+"""Axes of one clip of one stream (no batch axis): 2d [C*T, H, W], 3d [C, T, H, W]."""
+
+
+def split_batch(batch: Any) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+    """``(inputs, labels)`` from the data pipeline's batch (tuple/list or dict)."""
+    if isinstance(batch, dict):
+        labels = batch.get("label", batch.get("labels"))
+        inputs = batch.get("inputs", {k: v for k, v in batch.items() if k in ("rgb", "of")})
+        return inputs, labels
+    inputs, labels = batch[0], batch[1] if len(batch) > 1 else None
+    return inputs, labels
+
+
+def video_scores(model: nn.Module, inputs: dict[str, torch.Tensor], input_type: str) -> torch.Tensor:
+    """Per-video log-probabilities ``[B, classes]``; clips of a video (``[B, N, ...]``) are averaged."""
+    tensors = [inputs[name] for name in model.input_names]
+    if tensors[0].dim() == SAMPLE_DIMS[input_type] + 2:
+        batch, clips = tensors[0].shape[:2]
+        logits = model(*[t.flatten(0, 1) for t in tensors])
+        probs = F.softmax(logits, dim=1).view(batch, clips, -1).mean(dim=1)
+        return torch.log(probs.clamp_min(1e-12))
+    return F.log_softmax(model(*tensors), dim=1)
+
+
+def rng_states() -> dict[str, Any]:
+    """Every RNG the data pipeline and the model draw from, in types ``torch.load(weights_only=True)`` reads."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    numpy_state = [kind, torch.from_numpy(keys.astype(np.int64)), int(pos), int(has_gauss), float(cached)]
+    states = {"python": random.getstate(), "numpy": numpy_state, "torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def set_rng_states(states: dict[str, Any]) -> None:
+    random.setstate(states["python"])
+    kind, keys, pos, has_gauss, cached = states["numpy"]
+    np.random.set_state((kind, keys.numpy().astype(np.uint32), pos, has_gauss, cached))
+    torch.set_rng_state(states["torch"])
+    if "cuda" in states and torch.cuda.is_available() and len(states["cuda"]) == torch.cuda.device_count():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+class ActionRecognitionModule(pl.LightningModule):
+    """Trains ``build_model(cfg.model, len(label_map))`` with SGD and a MultiStep or AutoReduce schedule."""
+
+    def __init__(self, cfg: ExperimentConfig, label_map: dict[str, int]):
+        super().__init__()
+        self.cfg = cfg
+        self.label_map = dict(label_map)
+        self.model = build_model(cfg.model, len(self.label_map))
+        self.last_val_epoch = -1
+
+    @property
+    def _sync(self) -> bool:
+        """Reduce logged metrics across processes only when there are several (saves a step's overhead)."""
+        return self.trainer.world_size > 1
+
+    def forward(self, *tensors: torch.Tensor) -> torch.Tensor:
+        return self.model(*tensors)
+
+    # -- steps -------------------------------------------------------------------------------------
+    def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
+        inputs, labels = split_batch(batch)
+        logits = self.model(*[inputs[name] for name in self.model.input_names])
+        loss = F.cross_entropy(logits, labels)
+        acc = (logits.argmax(dim=1) == labels).float().mean()
+        size = labels.shape[0]
+        self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=size, sync_dist=self._sync)
+        self.log("train_acc", acc, on_step=False, on_epoch=True, prog_bar=True, batch_size=size, sync_dist=self._sync)
+        return loss
+
+    def validation_step(self, batch: Any, batch_idx: int) -> None:
+        inputs, labels = split_batch(batch)
+        log_probs = video_scores(self.model, inputs, self.cfg.model.input_type)
+        loss = F.nll_loss(log_probs, labels)
+        acc = (log_probs.argmax(dim=1) == labels).float().mean()
+        size = labels.shape[0]
+        self.log("val_loss", loss, on_epoch=True, prog_bar=True, batch_size=size, sync_dist=self._sync)
+        self.log("val_acc", acc, on_epoch=True, prog_bar=True, batch_size=size, sync_dist=self._sync)
+
+    def on_validation_epoch_end(self) -> None:
+        if not self.trainer.sanity_checking:
+            self.last_val_epoch = self.current_epoch
+
+    # -- optimisation ------------------------------------------------------------------------------
+    def configure_optimizers(self) -> Any:
+        optim = self.cfg.train.optim
+        optimizer = torch.optim.SGD(
+            self.parameters(), lr=optim.lr, momentum=optim.momentum, weight_decay=optim.weight_decay
+        )
+        if optim.lr_scheduler == "MultiStep":
+            scheduler = torch.optim.lr_scheduler.MultiStepLR(
+                optimizer, milestones=list(optim.lr_steps), gamma=optim.lr_decay
+            )
+            return {"optimizer": optimizer, "lr_scheduler": {"scheduler": scheduler, "interval": "epoch"}}
+        scheduler = torch.optim.lr_scheduler.ReduceLROnPlateau(
+            optimizer, mode="min", factor=optim.lr_decay, patience=optim.patience, min_lr=optim.min_lr
+        )
+        # val_loss exists only in epochs that validate: step the plateau scheduler on those epochs only.
+        frequency = self.cfg.train.validation_interval if optim.lr_monitor == "val_loss" else 1
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {
+                "scheduler": scheduler, "interval": "epoch", "frequency": frequency,
+                "monitor": optim.lr_monitor, "strict": True,
+            },
+        }
+
+    # -- checkpoints -------------------------------------------------------------------------------
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["skillbank"] = {
+            "format": CHECKPOINT_FORMAT,
+            "config": redacted(to_dict(self.cfg)),
+            "label_map": self.label_map,
+            "rng": rng_states(),
+        }
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Restored now: Lightning creates the resumed epoch's data iterator (drawing the shuffle seed)
+        # right after restoring, before any training hook, exactly where the saved run drew it.
+        states = (checkpoint.get("skillbank") or {}).get("rng")
+        if states is not None:
+            set_rng_states(states)
