@@ -78,8 +78,12 @@ def list_skills(fmt: str) -> None:
         if row["description"]:
             click.echo(f"  {row['description']}")
         for action, flags in row["actions"].items():
-            route = "AutoML (policy on by default)" if flags["automl"] else "direct"
-            click.echo(f"  {action:<10} train route: {route}" if action == "train" else f"  {action:<10} direct")
+            if row["kind"] != "models":
+                click.echo(f"  {action}")
+            elif action == "train":
+                click.echo(f"  {action:<10} {'AutoML (policy on by default)' if flags['automl'] else 'direct'}")
+            else:
+                click.echo(f"  {action:<10} direct")
 
 
 @click.command()
