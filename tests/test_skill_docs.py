@@ -52,3 +52,11 @@ def test_commands_named_in_skill_md_exist(doc):
         subcommands = getattr(command, "commands", None)
         if sub and subcommands and sub not in SKILL_NAMES:
             assert sub in subcommands, f"{doc}: skillbank {name} {sub} is not a command"
+
+
+def test_model_skill_md_names_the_onnx_inputs_and_output():
+    from skillbank.runtime.action_recognition import export
+
+    text = (MODEL.path / "SKILL.md").read_text()
+    assert f"`{export.OUTPUT_NAME}`" in text
+    assert "`input_rgb`" in text and "`input_of`" in text
