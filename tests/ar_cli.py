@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parent.parent
 REFERENCES = REPO / "skills" / "models" / "tao-train-action-recognition" / "references"
 TAO_TEMPLATES = REPO.parent / "shared" / "reference" / "tao-action-recognition"
@@ -12,6 +14,17 @@ TAO_TEMPLATES = REPO.parent / "shared" / "reference" / "tao-action-recognition"
 #   model.input_width/height=32 and crop_smaller_edge=32: the sample frames are 32x32 (the 224 default
 #     costs ~50x the compute); of_seq_length=3: the default 10 only makes flow inputs wider;
 #   dataset.workers=0: no worker processes to start per run; batch_size=8: 2 steps per epoch on 16 videos.
+@pytest.fixture(autouse=True)
+def few_torch_threads():
+    """Two torch threads per test (the CI machine is shared); autouse in every module that imports it."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    yield
+    torch.set_num_threads(before)
+
+
 TINY = [
     "model.input_width=32", "model.input_height=32", "dataset.augmentation_config.crop_smaller_edge=32",
     "model.of_seq_length=3", "dataset.workers=0", "dataset.batch_size=8",

@@ -5,6 +5,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
+from ar_cli import few_torch_threads  # noqa: E402, F401 - autouse fixture
+
 from skillbank.runtime.action_recognition.networks import (  # noqa: E402
     BACKBONES,
     ModelConfigError,
@@ -15,14 +17,6 @@ from skillbank.runtime.action_recognition.pretrained import load_pretrained_weig
 from skillbank.runtime.config.action_recognition import ModelConfig  # noqa: E402
 
 SCHEMA_BACKBONES = ModelConfig.__dataclass_fields__["backbone"].metadata["enum"]
-
-
-@pytest.fixture(autouse=True)
-def _few_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
 
 
 def tiny(**kw) -> ModelConfig:

@@ -8,16 +8,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from ar_cli import TINY, data_paths, run_cli, status_lines, template  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _few_threads():
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
+from ar_cli import TINY, data_paths, few_torch_threads, run_cli, status_lines, template  # noqa: E402, F401
 
 # Each pair also exercises other settings, so every enum value of the train section runs somewhere.
 PAIRS = {

@@ -5,7 +5,6 @@ import json
 import logging
 
 from skillbank.runtime.config.action_recognition import ExperimentConfig
-from skillbank.runtime.config.loading import ConfigError
 
 from .spec_io import results_dir
 from .status_log import FAILURE, SUCCESS, StatusWriter
@@ -15,18 +14,12 @@ RESULTS_FILE = "results.json"
 CONFUSION_PNG = "confusion_matrix.png"
 
 
-def check_no_engine(section: str, engine: str) -> None:
-    if engine:
-        raise ConfigError(f"{section}.trt_engine={engine!r}: TensorRT engines are not supported by this runtime; "
-                          f"set {section}.trt_engine='' and give {section}.checkpoint (a .pth)")
-
-
 def evaluate(cfg: ExperimentConfig) -> dict:
     """Evaluate ``evaluate.checkpoint`` on ``evaluate.test_dataset_dir``; returns the metrics written."""
     from .data.datamodule import build_eval_dataset, build_eval_loader
     from .devices import torch_device
     from .eval_metrics import classification_metrics, plot_confusion_matrix
-    from .trained_model import load_trained_model
+    from .trained_model import check_no_engine, load_trained_model
     from .video_scoring import score_videos
 
     e = cfg.evaluate

@@ -19,8 +19,7 @@ def infer(cfg: ExperimentConfig) -> list[dict]:
     """Classify the videos of ``inference.inference_dataset_dir``; returns the rows written."""
     from .data.datamodule import build_eval_dataset, build_eval_loader
     from .devices import torch_device
-    from .evaluate import check_no_engine
-    from .trained_model import load_trained_model
+    from .trained_model import check_no_engine, load_trained_model
     from .video_scoring import score_videos
 
     i = cfg.inference

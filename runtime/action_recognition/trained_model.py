@@ -10,12 +10,20 @@ import logging
 from typing import Any
 
 from skillbank.runtime.config.action_recognition import ExperimentConfig
+from skillbank.runtime.config.loading import ConfigError
 
 from .checkpoint_io import checkpoint_label_map, checkpoint_model_config, model_state_dict, read_checkpoint
 from .networks import ModelConfigError, build_model, model_streams
 from .pretrained import load_weights
 
 log = logging.getLogger("skillbank.action_recognition")
+
+
+def check_no_engine(section: str, engine: str) -> None:
+    """Only .pth checkpoints load here: a ``<section>.trt_engine`` setting is an error naming the fix."""
+    if engine:
+        raise ConfigError(f"{section}.trt_engine={engine!r}: TensorRT engines are not supported by this runtime; "
+                          f"set {section}.trt_engine='' and give {section}.checkpoint (a .pth)")
 
 
 def architecture_keys(model_cfg: Any) -> list[str]:

@@ -7,8 +7,7 @@ from types import MappingProxyType
 from torch import nn
 
 from .i3d import i3d
-from .resnet2d import resnet2d
-from .resnet3d import resnet3d
+from .resnet import resnet2d, resnet3d
 
 BackboneBuilder = Callable[[str, int], nn.Module]
 """``builder(name, in_channels) -> module`` returning ``[B, feature_dim]`` with ``module.feature_dim``."""
