@@ -12,10 +12,10 @@ from __future__ import annotations
 import logging
 import os
 import posixpath
-import shutil
 import tarfile
-import tempfile
 from pathlib import Path
+
+from skillbank.runtime.sdk.staged_folder import staged_folder
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 
@@ -177,10 +177,7 @@ def safe_extract(archive: Path, dest: Path, *, replace: bool = False) -> Path:
         raise ArchiveError(f"archive not found: {archive}")
     if dest.exists() and not replace and (not dest.is_dir() or any(dest.iterdir())):
         raise ArchiveError(f"cannot extract {archive}: target {dest} already exists and is not empty")
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.extract-", dir=dest.parent))
-    os.chmod(staging, 0o755)  # mkdtemp makes it owner-only; the data is read by containers too
-    try:
+    with staged_folder(dest, "extract") as staging:
         try:
             with tarfile.open(archive, "r:*") as tar:
                 members = tar.getmembers()
@@ -194,15 +191,5 @@ def safe_extract(archive: Path, dest: Path, *, replace: bool = False) -> Path:
         except (tarfile.TarError, EOFError, OSError) as err:
             raise ArchiveError(f"cannot read archive {archive}: {err}") from None
         _verify_tree(archive, staging)
-        if dest.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
-            os.rename(dest, old / "content")
-            os.rename(staging, dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(staging, dest)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     log.info("extracted %s into %s", archive, dest)
     return _data_root(dest, archive_stem(archive))

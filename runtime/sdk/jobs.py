@@ -41,7 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from skillbank.runtime.sdk import checkpoints
-from skillbank.runtime.sdk.failure import analyze_failure
+from skillbank.runtime.sdk.failure import LOG_TAIL_LINES, analyze_failure
 from skillbank.runtime.sdk.platforms import DEFAULT_PLATFORM, get_platform
 from skillbank.runtime.sdk.platforms.base import (
     CANCELED,
@@ -55,6 +55,7 @@ from skillbank.runtime.sdk.platforms.base import (
     PlatformError,
     PlatformStatus,
 )
+from skillbank.runtime.sdk.platforms.submission import read_log
 from skillbank.runtime.sdk.secrets import (
     ENCRYPTION_KEY_ENV,
     redact_obj,
@@ -72,7 +73,6 @@ from skillbank.runtime.yaml_io import safe_dump
 RESULTS_ROOT_ENV = "SKILLBANK_RESULTS_ROOT"
 SPEC_NAME = "spec.yaml"
 STATUS_FILE = "status.json"
-LOG_TAIL_LINES = 30
 
 __all__ = [
     "create_job", "preview_job", "prepare_job", "get_job", "list_jobs", "get_job_status", "get_job_logs",
@@ -383,7 +383,7 @@ def get_job_logs(job_id: str, tail: int | None = None, *, store: JobStore | None
     if record["backend_id"]:
         text = get_platform(record["platform"]).logs(record["backend_id"], Path(record["results_dir"]), tail)
     else:
-        text = _read_tail(Path(record["results_dir"]) / "log.txt", tail)
+        text = read_log(Path(record["results_dir"]), tail) or ""
     return redact_text(text, secret_values())
 
 
@@ -451,13 +451,18 @@ def get_failure_analysis(job_id: str, *, store: JobStore | None = None) -> dict[
 def latest_progress(record: Mapping[str, Any]) -> dict[str, Any] | None:
     """The last event of the job's status.json (``<results_dir>/<action>/status.json`` first)."""
     results_dir = Path(record["results_dir"])
-    candidates = [results_dir / record["action"] / STATUS_FILE, results_dir / STATUS_FILE]
-    candidates += sorted(results_dir.glob(f"*/{STATUS_FILE}"))
-    for path in candidates:
+    for path in _status_files(results_dir, record["action"]):
         event = _last_json_line(path)
         if event is not None:
             return event
     return None
+
+
+def _status_files(results_dir: Path, action: str) -> Iterator[Path]:
+    """Where a job's status.json may be, most likely first; the folder is listed only when those miss."""
+    yield results_dir / action / STATUS_FILE
+    yield results_dir / STATUS_FILE
+    yield from sorted(results_dir.glob(f"*/{STATUS_FILE}"))
 
 
 # -- record keeping ---------------------------------------------------------------------------
@@ -566,9 +571,3 @@ def _last_json_line(path: Path) -> dict[str, Any] | None:
         return event if isinstance(event, dict) else None
     return None
 
-
-def _read_tail(path: Path, tail: int | None) -> str:
-    if not path.is_file():
-        return ""
-    lines = path.read_text(errors="replace").splitlines(keepends=True)
-    return "".join(lines if tail is None else lines[-tail:] if tail > 0 else [])

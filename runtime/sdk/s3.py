@@ -18,12 +18,13 @@ import fnmatch
 import logging
 import os
 import posixpath
-import shutil
 import tempfile
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
+
+from skillbank.runtime.sdk.staged_folder import staged_folder
 
 log = logging.getLogger(__name__)
 
@@ -257,33 +258,20 @@ def download_prefix(uri: str, dest: Path | str) -> Path:
                 raise S3Error(f"S3 bucket {bucket!r} not found (while trying to download {uri})")
             raise S3Error(f"no S3 objects under {uri}")
     plan = [(k, _safe_relative(k, prefix, uri)) for k in keys]
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{dest.name}.download-", dir=dest.parent))
-    os.chmod(staging, 0o755)
+    with staged_folder(dest, "download") as staging:
 
-    def fetch(item: tuple[str, str]) -> None:
-        k, rel = item
-        target = staging / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
-        with _translated(f"s3://{bucket}/{k}", "download", s3):
-            s3.download_file(bucket, k, str(target))
+        def fetch(item: tuple[str, str]) -> None:
+            k, rel = item
+            target = staging / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with _translated(f"s3://{bucket}/{k}", "download", s3):
+                s3.download_file(bucket, k, str(target))
 
-    try:
         log.info("downloading %d objects from %s", len(plan), uri)
         with ThreadPoolExecutor(max_workers=min(TRANSFER_WORKERS, len(plan))) as pool:
             for done, _ in enumerate(pool.map(fetch, plan), start=1):
                 if done % 500 == 0:
                     log.info("  %d/%d objects", done, len(plan))
-        if dest.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{dest.name}.old-", dir=dest.parent))
-            os.rename(dest, old / "content")
-            os.rename(staging, dest)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(staging, dest)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     log.info("downloaded %s -> %s (%d objects)", uri, dest, len(plan))
     return dest
 

@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from skillbank.runtime.sdk import jobs as job_api
-from skillbank.runtime.sdk.platforms.base import STATUSES, TERMINAL, PlatformError
+from skillbank.runtime.sdk.platforms.base import COMPLETE, ERROR, STATUSES, TERMINAL, PlatformError
 from skillbank.runtime.sdk.secrets import redact_text, secret_values
 from skillbank.runtime.sdk.store import JobNotFoundError
 
@@ -31,8 +31,12 @@ def _echo_json(data: Any) -> None:
     _echo(json.dumps(data, indent=2, sort_keys=False, default=str))
 
 
-def _fail(exc: Exception) -> click.ClickException:
-    return click.ClickException(redact_text(str(exc).strip("'\""), secret_values()))
+def _fail(exc: Exception, job_id: str) -> click.ClickException:
+    """A one-line CLI error that names the job (platform errors name only the tool that failed)."""
+    message = str(exc).strip("'\"")
+    if job_id not in message:
+        message = f"job {job_id}: {message}"
+    return click.ClickException(redact_text(message, secret_values()))
 
 
 @click.group()
@@ -72,8 +76,8 @@ def show(job_id: str, spec: bool, fmt: str) -> None:
     try:
         record = job_api.refresh_job(job_id)
     except (JobNotFoundError, PlatformError) as exc:
-        raise _fail(exc) from None
-    if record["status"] == "Error" and not record.get("failure"):
+        raise _fail(exc, job_id) from None
+    if record["status"] == ERROR and not record.get("failure"):
         record["failure"] = job_api.get_failure_analysis(job_id)
     if fmt == "json":
         _echo_json(record)
@@ -124,7 +128,7 @@ def logs(job_id: str, tail: int | None, follow: bool, poll: float) -> None:
                 return
             time.sleep(poll)
     except (JobNotFoundError, PlatformError) as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, job_id) from None
 
 
 @jobs.command("cancel")
@@ -135,7 +139,7 @@ def cancel(job_id: str, fmt: str) -> None:
     try:
         status = job_api.cancel_job(job_id)
     except (JobNotFoundError, PlatformError) as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, job_id) from None
     if fmt == "json":
         _echo_json({"id": job_id, "status": status})
     else:
@@ -161,19 +165,19 @@ def wait(job_id: str, timeout: float | None, poll: float, quiet: bool, fmt: str)
         _echo(str(exc), err=True)
         sys.exit(2)
     except (JobNotFoundError, PlatformError) as exc:
-        raise _fail(exc) from None
+        raise _fail(exc, job_id) from None
     record = job_api.get_job(job_id)
     result = {"id": job_id, "status": status, "results_dir": record["results_dir"],
               "results_uri": record["results_uri"], "checkpoints": record["checkpoints"]}
-    if status == "Error":
+    if status == ERROR:
         result["failure"] = job_api.get_failure_analysis(job_id)
     if fmt == "json":
         _echo_json(result)
     else:
         _echo(f"{job_id}: {status}")
-        if status == "Error":
+        if status == ERROR:
             _echo(f"failure: {result['failure']['category']}: {result['failure']['suggestion']}")
-    sys.exit(0 if status == "Complete" else 1)
+    sys.exit(0 if status == COMPLETE else 1)
 
 
 def _progress_line(event: dict[str, Any]) -> str:

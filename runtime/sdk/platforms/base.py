@@ -9,6 +9,11 @@ PENDING, RUNNING, COMPLETE, ERROR, CANCELED = "Pending", "Running", "Complete", 
 STATUSES = (PENDING, RUNNING, COMPLETE, ERROR, CANCELED)
 TERMINAL = (COMPLETE, ERROR, CANCELED)
 
+# Files every platform keeps in a job's results folder, so failure analysis reads them all alike.
+LOG_NAME = "log.txt"  # the command's stdout + stderr
+EXIT_MARKER = ".exit"  # JSON {exit_code, ...} written when the command ends
+CANCEL_MARKER = ".cancel"  # written before a cancel is sent, so a killed job reads as Canceled
+
 
 class PlatformError(RuntimeError):
     """A launch, status or cancel request the platform could not carry out (message is one line)."""
@@ -26,7 +31,7 @@ class LaunchRequest:
     job_id: str
     command: list[str]  # argv, e.g. ["action_recognition", "train", "-e", "/abs/results/<id>/spec.yaml"]
     results_dir: Path  # local folder of the job: log.txt, exit marker, outputs
-    env: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict, repr=False)  # secrets: never in a repr or log line
     image: str = ""  # container image (docker/slurm/kubernetes)
     gpus: int = 0  # from skill_info gpu_spec_key
     mounts: list[tuple[str, str]] = field(default_factory=list)  # (host path, container path)

@@ -17,24 +17,21 @@ from skillbank.runtime.sdk.platforms.base import (
     CANCELED,
     COMPLETE,
     ERROR,
+    LOG_NAME,
     PENDING,
     RUNNING,
-    TERMINAL,
     LaunchRequest,
-    Platform,
     PlatformError,
     PlatformStatus,
 )
 from skillbank.runtime.sdk.platforms.submission import (
-    LOG_NAME,
+    SubmittingPlatform,
     check_command,
     env_names,
-    mark_canceled,
     mounts,
     one_line,
     read_log,
     render_template,
-    require_tool,
     results_path,
     run_tool,
     safe_name,
@@ -46,8 +43,9 @@ from skillbank.runtime.sdk.platforms.submission import (
 _CONTAINER_ID = re.compile(r"^[0-9a-f]{12,64}$")
 
 
-class DockerPlatform(Platform):
+class DockerPlatform(SubmittingPlatform):
     name = "docker"
+    submit_tool = "docker"
 
     def __init__(self, shm_size: str | None = None, stop_timeout_s: int = 10):
         self.shm_size = shm_size or os.environ.get("SKILLBANK_DOCKER_SHM_SIZE", "8g")
@@ -77,10 +75,7 @@ class DockerPlatform(Platform):
             log_path=log_path,
         )
 
-    def launch(self, request: LaunchRequest) -> str:
-        text = self.render(request)
-        require_tool("docker")
-        Path(request.results_dir).mkdir(parents=True, exist_ok=True)
+    def _submit(self, request: LaunchRequest, text: str) -> str:
         done = run_tool(["bash", "-c", text], env=submit_environment(request), what="docker run")
         lines = [line.strip() for line in done.stdout.splitlines() if line.strip()]
         container = lines[-1] if lines else ""
@@ -131,10 +126,7 @@ class DockerPlatform(Platform):
         done = run_tool(["docker", "logs", backend_id], check=False, what="docker logs")
         return tail_text(done.stdout + done.stderr, tail) if done.returncode == 0 else ""
 
-    def cancel(self, backend_id: str, results_dir: Path) -> None:
-        if self.status(backend_id, results_dir).state in TERMINAL:
-            return
-        mark_canceled(results_dir)
+    def _stop(self, backend_id: str, results_dir: Path) -> None:
         done = run_tool(["docker", "stop", "--time", str(self.stop_timeout_s), backend_id], check=False,
                         timeout=self.stop_timeout_s + 60, what="docker stop")
         if done.returncode != 0 and "no such" not in done.stderr.lower():

@@ -18,21 +18,18 @@ from skillbank.runtime.sdk.platforms.base import (
     ERROR,
     PENDING,
     RUNNING,
-    TERMINAL,
     LaunchRequest,
-    Platform,
     PlatformError,
     PlatformStatus,
 )
 from skillbank.runtime.sdk.platforms.submission import (
+    SubmittingPlatform,
     check_command,
     env_names,
-    mark_canceled,
     mounts,
     one_line,
     read_log,
     render_template,
-    require_tool,
     results_path,
     run_tool,
     safe_name,
@@ -44,8 +41,9 @@ from skillbank.runtime.sdk.platforms.submission import (
 MANAGED_BY = {"app.kubernetes.io/managed-by": "skillbank"}
 
 
-class KubernetesPlatform(Platform):
+class KubernetesPlatform(SubmittingPlatform):
     name = "kubernetes"
+    submit_tool = "kubectl"
 
     def __init__(self, namespace: str | None = None):
         self.namespace = namespace or os.environ.get("SKILLBANK_K8S_NAMESPACE", "")
@@ -87,10 +85,7 @@ class KubernetesPlatform(Platform):
         }
         return json.dumps(manifest)
 
-    def launch(self, request: LaunchRequest) -> str:
-        text = self.render(request)
-        require_tool("kubectl")
-        Path(request.results_dir).mkdir(parents=True, exist_ok=True)
+    def _submit(self, request: LaunchRequest, text: str) -> str:
         done = run_tool(self._kubectl("create", "-f", "-", "-o", "name"), stdin=text, what="kubectl create job")
         created = done.stdout.strip().splitlines()[-1] if done.stdout.strip() else ""
         name = created.rsplit("/", 1)[-1]
@@ -170,10 +165,7 @@ class KubernetesPlatform(Platform):
             return tail_text(done.stdout, tail)
         return read_log(results_dir, tail) or ""
 
-    def cancel(self, backend_id: str, results_dir: Path) -> None:
-        if self.status(backend_id, results_dir).state in TERMINAL:
-            return
-        mark_canceled(results_dir)
+    def _stop(self, backend_id: str, results_dir: Path) -> None:
         # Background propagation removes the pods; the Secret goes with its owner, the Job.
         run_tool(self._kubectl("delete", "job", backend_id, "--ignore-not-found", "--wait=false"),
                  what="kubectl delete job")

@@ -20,23 +20,20 @@ import time
 from pathlib import Path
 
 from skillbank.runtime.sdk.platforms.base import (
+    CANCEL_MARKER,
     CANCELED,
     COMPLETE,
     ERROR,
+    EXIT_MARKER,
+    LOG_NAME,
     RUNNING,
     LaunchRequest,
     Platform,
     PlatformError,
     PlatformStatus,
 )
-from skillbank.runtime.sdk.platforms.local_wrapper import (
-    CANCEL_MARKER,
-    EXIT_MARKER,
-    LAUNCH_RECORD,
-    LOG_NAME,
-    exit_record,
-    write_json_atomic,
-)
+from skillbank.runtime.sdk.platforms.local_wrapper import LAUNCH_RECORD, exit_record, write_json_atomic
+from skillbank.runtime.sdk.platforms.submission import read_log
 
 WRAPPER_MODULE = "skillbank.runtime.sdk.platforms.local_wrapper"
 
@@ -123,14 +120,7 @@ class LocalPlatform(Platform):
 
     # -- logs ---------------------------------------------------------------------------------
     def logs(self, backend_id: str, results_dir: Path, tail: int | None = None) -> str:
-        path = Path(results_dir) / LOG_NAME
-        if not path.is_file():
-            return ""
-        text = path.read_text(errors="replace")
-        if tail is not None:
-            lines = text.splitlines(keepends=True)
-            text = "".join(lines[-tail:]) if tail > 0 else ""
-        return text
+        return read_log(results_dir, tail) or ""
 
     # -- cancel -------------------------------------------------------------------------------
     def cancel(self, backend_id: str, results_dir: Path) -> None:
@@ -175,11 +165,9 @@ class LocalPlatform(Platform):
 
 
 def read_exit_marker(results_dir: Path) -> dict | None:
-    path = Path(results_dir) / EXIT_MARKER
+    """The wrapper's exit record, or None while there is none (or it cannot be read)."""
     try:
-        return json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
+        return json.loads((Path(results_dir) / EXIT_MARKER).read_text())
     except (OSError, json.JSONDecodeError):
         return None
 

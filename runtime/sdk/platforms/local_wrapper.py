@@ -18,9 +18,8 @@ import sys
 import time
 from pathlib import Path
 
-LOG_NAME = "log.txt"
-EXIT_MARKER = ".exit"
-CANCEL_MARKER = ".cancel"
+from skillbank.runtime.sdk.platforms.base import CANCEL_MARKER, EXIT_MARKER, LOG_NAME
+
 LAUNCH_RECORD = ".launch.json"
 
 

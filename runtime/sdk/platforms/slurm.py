@@ -19,25 +19,24 @@ from skillbank.runtime.sdk.platforms.base import (
     CANCELED,
     COMPLETE,
     ERROR,
+    EXIT_MARKER,
+    LOG_NAME,
     PENDING,
     RUNNING,
     TERMINAL,
     LaunchRequest,
-    Platform,
     PlatformError,
     PlatformStatus,
 )
 from skillbank.runtime.sdk.platforms.submission import (
-    EXIT_MARKER,
-    LOG_NAME,
+    SubmittingPlatform,
     check_command,
     env_names,
-    mark_canceled,
+    has_tool,
     mounts,
     one_line,
     read_log,
     render_template,
-    require_tool,
     results_path,
     run_tool,
     safe_name,
@@ -59,8 +58,9 @@ _STATES = {
 }
 
 
-class SlurmPlatform(Platform):
+class SlurmPlatform(SubmittingPlatform):
     name = "slurm"
+    submit_tool = "sbatch"
 
     def __init__(self, container: str | None = None):
         self.container = container or os.environ.get("SKILLBANK_SLURM_CONTAINER", "")
@@ -72,10 +72,10 @@ class SlurmPlatform(Platform):
     def render(self, request: LaunchRequest) -> str:
         check_command(request)
         results = results_path(request)
-        for label, value in (("results folder", results),):
-            # #SBATCH lines are not parsed by a shell: no quoting is possible there.
-            if re.search(r"[\s%\"'\\]", value):
-                raise PlatformError(f"{label} {value!r} has a blank, quote, backslash or %, which #SBATCH cannot take")
+        # #SBATCH lines are not parsed by a shell: no quoting is possible there.
+        if re.search(r"[\s%\"'\\]", results):
+            raise PlatformError(f"results folder {results!r} has a blank, quote, backslash or %, "
+                                f"which #SBATCH cannot take")
         container = self.container or ("apptainer" if request.image else "none")
         if container != "none" and not request.image:
             raise PlatformError(f"SLURM container runtime {container!r} needs a container image")
@@ -94,12 +94,8 @@ class SlurmPlatform(Platform):
             exit_tmp=f"{results}/{EXIT_MARKER}.tmp", exit_marker=f"{results}/{EXIT_MARKER}",
         )
 
-    def launch(self, request: LaunchRequest) -> str:
-        text = self.render(request)
-        require_tool("sbatch")
-        results = Path(request.results_dir)
-        results.mkdir(parents=True, exist_ok=True)
-        script = results / SCRIPT_NAME
+    def _submit(self, request: LaunchRequest, text: str) -> str:
+        script = Path(request.results_dir) / SCRIPT_NAME
         script.write_text(text)  # holds no secret: variables are exported by name
         done = run_tool(["sbatch", str(script)], env=submit_environment(request), what="sbatch")
         out = done.stdout.strip()
@@ -130,9 +126,7 @@ class SlurmPlatform(Platform):
 
     @staticmethod
     def _sacct(job: str) -> PlatformStatus | None:
-        try:
-            require_tool("sacct")
-        except PlatformError:
+        if not has_tool("sacct"):
             return None
         done = run_tool(["sacct", "-j", job, "-X", "-n", "-P", "-o", "State,ExitCode"], check=False, what="sacct")
         lines = [line for line in done.stdout.splitlines() if line.strip()]
@@ -154,9 +148,7 @@ class SlurmPlatform(Platform):
 
     @staticmethod
     def _squeue(job: str) -> PlatformStatus | None:
-        try:
-            require_tool("squeue")
-        except PlatformError:
+        if not has_tool("squeue"):
             return None
         done = run_tool(["squeue", "-h", "-j", job, "-o", "%T"], check=False, what="squeue")
         word = done.stdout.strip().split()[0] if done.returncode == 0 and done.stdout.strip() else ""
@@ -168,8 +160,5 @@ class SlurmPlatform(Platform):
     def logs(self, backend_id: str, results_dir: Path, tail: int | None = None) -> str:
         return read_log(results_dir, tail) or ""
 
-    def cancel(self, backend_id: str, results_dir: Path) -> None:
-        if self.status(backend_id, results_dir).state in TERMINAL:
-            return
-        mark_canceled(results_dir)
+    def _stop(self, backend_id: str, results_dir: Path) -> None:
         run_tool(["scancel", backend_id], what="scancel")

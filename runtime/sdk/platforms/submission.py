@@ -1,4 +1,5 @@
-"""What the docker, SLURM and Kubernetes platforms share: Jinja templates and calling their CLIs.
+"""What the docker, SLURM and Kubernetes platforms share: Jinja templates, calling their CLIs, and
+``SubmittingPlatform``, the launch / cancel sequence they all follow.
 
 Submissions are rendered from the templates beside this module; the rendered
 text is exactly what is submitted (and what ``--dry-run`` prints). Secrets
@@ -11,14 +12,19 @@ import re
 import shlex
 import shutil
 import subprocess
+from abc import abstractmethod
 from pathlib import Path
 
-from skillbank.runtime.sdk.platforms.base import LaunchRequest, PlatformError
+from skillbank.runtime.sdk.platforms.base import (
+    CANCEL_MARKER,
+    LOG_NAME,
+    TERMINAL,
+    LaunchRequest,
+    Platform,
+    PlatformError,
+)
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
-LOG_NAME = "log.txt"  # same names as the local platform, so failure analysis reads every platform alike
-EXIT_MARKER = ".exit"
-CANCEL_MARKER = ".cancel"
 TOOL_TIMEOUT_S = 60.0
 _SECRET_NAMES = ("SKILLBANK_ENCRYPTION_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
@@ -81,6 +87,11 @@ def require_tool(tool: str) -> str:
     if not found:
         raise PlatformError(f"{tool} is not on PATH; use --dry-run to see the submission")
     return found
+
+
+def has_tool(tool: str) -> bool:
+    """Whether ``tool`` is on PATH (for optional tools whose absence is not an error)."""
+    return shutil.which(tool) is not None
 
 
 def run_tool(argv: list[str], *, env: dict[str, str] | None = None, stdin: str | None = None,
@@ -146,3 +157,35 @@ def safe_name(text: str, limit: int = 63) -> str:
     name = re.sub(r"[^a-z0-9-]+", "-", text.lower()).strip("-")
     return (name[:limit].rstrip("-")) or "skillbank-job"
 
+
+
+class SubmittingPlatform(Platform):
+    """A platform that hands jobs to a cluster or container CLI (``submit_tool``).
+
+    Launch renders the submission first (bad requests fail before any tool is
+    needed), then checks the tool and creates the results folder; cancel
+    leaves a finished job alone and writes the cancel marker before stopping
+    the job, so a job killed by the cancel is read as Canceled, not Error.
+    """
+
+    submit_tool: str = ""
+
+    def launch(self, request: LaunchRequest) -> str:
+        text = self.render(request)
+        require_tool(self.submit_tool)
+        Path(request.results_dir).mkdir(parents=True, exist_ok=True)
+        return self._submit(request, text)
+
+    def cancel(self, backend_id: str, results_dir: Path) -> None:
+        if self.status(backend_id, results_dir).state in TERMINAL:
+            return
+        mark_canceled(results_dir)
+        self._stop(backend_id, results_dir)
+
+    @abstractmethod
+    def _submit(self, request: LaunchRequest, text: str) -> str:
+        """Submit the rendered ``text`` (the tool is there, the results folder exists); return the backend id."""
+
+    @abstractmethod
+    def _stop(self, backend_id: str, results_dir: Path) -> None:
+        """Ask the platform to stop the job (the cancel marker is already written)."""
