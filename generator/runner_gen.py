@@ -21,12 +21,12 @@ from typing import Any
 
 from skillbank import __version__
 from skillbank.runtime.policy import resolve_policy
+from skillbank.runtime.sdk.secrets import ENCRYPTION_KEY_ENV
 from skillbank.runtime.skills import Skill, skill_dirs
 from skillbank.runtime.validation import Problem, normalize_overrides, validate_overrides
 
 PLATFORMS = ("local", "docker", "slurm", "kubernetes")
 TEMPLATE = "runner.py.j2"
-ENCRYPTION_KEY_ENV = "SKILLBANK_ENCRYPTION_KEY"
 AUTOML_ENGINE_MISSING = (
     "AutoML route selected but the AutoML engine is not installed; "
     "rerun with --automl-policy off for direct training"

@@ -58,6 +58,7 @@ from skillbank.runtime.automl.search_space import (
 )
 from skillbank.runtime.skills import Skill
 from skillbank.runtime.spec_builder import build_spec, get_dotted
+from skillbank.runtime.validation import leaf_schemas, normalize_overrides, resolve_spec
 
 KPI_METRICS = ("val_acc", "val_loss", "train_acc", "train_loss")
 EVAL_METRICS = ("accuracy", "m_accuracy")
@@ -262,6 +263,7 @@ class AutoMLRun:
         self.live: list[LiveTrial] = []
         self.study: Any = None
         self.stop_reason: dict[str, Any] | None = None
+        self._outcomes: list[tuple[str, str | None]] = []  # (state, failure category) of each finished trial
         self._last_line = ""
         self._events: list[str] = []
         self._context = self._spec_values(base)
@@ -271,8 +273,6 @@ class AutoMLRun:
     @classmethod
     def prepare(cls, skill: str | Skill, overrides: dict[str, Any] | None, **kw: Any) -> AutoMLRun:
         """Check every option and the base spec; nothing runs yet."""
-        from skillbank.runtime.validation import normalize_overrides, resolve_spec
-
         skill = skill if isinstance(skill, Skill) else Skill.load(skill)
         if "train" not in skill.actions:
             raise AutoMLError(f"{skill.name}: AutoML tunes the train action, which this skill does not have")
@@ -522,9 +522,7 @@ class AutoMLRun:
 
     def _evaluate_overrides(self, live: LiveTrial) -> dict[str, Any]:
         """The trial's spec (model, dataset ...) plus the test set and the exact checkpoint."""
-        from skillbank.runtime.automl.search_space import leaf_fields
-
-        allowed = leaf_fields(self.skill.schema("evaluate"))
+        allowed = leaf_schemas(self.skill.schema("evaluate"))
         skip = {RESUME_KEY, "results_dir", "train.results_dir"}
         out = {k: v for k, v in live.overrides.items() if k in allowed and k not in skip}
         test_set = self.options.test_dataset or live.overrides.get(TEST_SET_KEY) or self._context.get(VAL_SET_KEY)
@@ -670,7 +668,6 @@ class AutoMLRun:
 
     def _record_outcome(self, state: str, failure: dict[str, Any] | None) -> None:
         """Stop when the last ``max_failures_in_a_row`` finished trials all failed with one category."""
-        self._outcomes = getattr(self, "_outcomes", [])
         self._outcomes.append((state, (failure or {}).get("category")))
         n = self.options.max_failures_in_a_row
         recent = self._outcomes[-n:]
@@ -814,10 +811,8 @@ class AutoMLRun:
     # -- helpers ------------------------------------------------------------------------------------
     def _spec_values(self, base: dict[str, Any]) -> dict[str, Any]:
         """Dotted key -> value of the base spec (template + overrides), for relations and the baseline."""
-        from skillbank.runtime.automl.search_space import leaf_fields
-
         spec = build_spec(self.skill.template("train"), base)
-        return {key: get_dotted(spec, key) for key in leaf_fields(self.skill.schema("train"))}
+        return {key: get_dotted(spec, key) for key in leaf_schemas(self.skill.schema("train"))}
 
 
 # ---------------------------------------------------------------------------------------------- helpers

@@ -43,6 +43,8 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from skillbank.runtime.validation import leaf_schemas
+
 # Keys the engine owns per trial: searching them would fight the budget plan or the job layout.
 ENGINE_KEYS = {
     "train.num_epochs": "the engine sets it per trial from max_epochs (the epoch budget)",
@@ -124,18 +126,6 @@ class ParamSpec:
 
 
 # ---------------------------------------------------------------------------------------------- schema walk
-def leaf_fields(schema: dict[str, Any], prefix: str = "") -> dict[str, dict[str, Any]]:
-    """Dotted key -> property schema of every leaf (non-section) field."""
-    out: dict[str, dict[str, Any]] = {}
-    for name, prop in (schema.get("properties") or {}).items():
-        key = f"{prefix}{name}"
-        if isinstance(prop, dict) and "properties" in prop:
-            out.update(leaf_fields(prop, key + "."))
-        elif isinstance(prop, dict):
-            out[key] = prop
-    return out
-
-
 def section_names(schema: dict[str, Any], prefix: str = "") -> list[str]:
     out = []
     for name, prop in (schema.get("properties") or {}).items():
@@ -148,7 +138,7 @@ def section_names(schema: dict[str, Any], prefix: str = "") -> list[str]:
 def disabled_parameters(schema: dict[str, Any]) -> set[str]:
     """Names refused without ``override_disabled``: the schema's list plus leaves marked ``automl_enabled: false``."""
     listed = set(schema.get("automl_disabled_parameters") or [])
-    marked = {key for key, prop in leaf_fields(schema).items() if prop.get("automl_enabled") is False}
+    marked = {key for key, prop in leaf_schemas(schema).items() if prop.get("automl_enabled") is False}
     return listed | marked
 
 
@@ -168,14 +158,14 @@ def eligible_parameters(schema: dict[str, Any], *, override_disabled: bool = Fal
     """Every leaf ``hyperparameters`` may name (sorted)."""
     disabled = set() if override_disabled else disabled_parameters(schema)
     return sorted(
-        key for key, prop in leaf_fields(schema).items()
+        key for key, prop in leaf_schemas(schema).items()
         if searchable_type(prop) and key not in disabled and key not in ENGINE_KEYS
     )
 
 
 def check_parameter(schema: dict[str, Any], name: str, *, override_disabled: bool = False) -> dict[str, Any]:
     """The property schema of ``name`` when it may be searched; otherwise a SearchSpaceError saying why."""
-    leaves = leaf_fields(schema)
+    leaves = leaf_schemas(schema)
     if name not in leaves:
         if name in section_names(schema):
             raise SearchSpaceError(f"{name}: is a section, not a parameter; name a leaf such as "
@@ -252,7 +242,7 @@ def build_search_space(
     if not specs:
         raise SearchSpaceError("the search space is empty: every parameter is disabled; "
                                f"searchable: {', '.join(eligible_parameters(schema))}")
-    return _parents_first(specs, leaf_fields(schema))
+    return _parents_first(specs, leaf_schemas(schema))
 
 
 def param_spec(

@@ -19,8 +19,7 @@ from typing import Any
 import click
 
 from skillbank.cli.bank import FORMAT, emit_json, load_skill, read_overrides
-
-ALGORITHMS = ("bayesian", "hyperband", "asha", "bohb", "random", "grid")  # kept in step with automl.algorithms
+from skillbank.runtime.automl.algorithms import ALGORITHMS, DEFAULT_ALGORITHM
 
 
 class DefaultToRun(click.Group):
@@ -75,7 +74,7 @@ def _numbers(value: Any) -> Any:
 @automl.command("run")
 @click.argument("skill_name", metavar="SKILL")
 @click.argument("overrides", metavar="OVERRIDES")
-@click.option("--algorithm", type=click.Choice(ALGORITHMS), default="bayesian", show_default=True)
+@click.option("--algorithm", type=click.Choice(ALGORITHMS), default=DEFAULT_ALGORITHM, show_default=True)
 @click.option("--metric", default="accuracy", show_default=True,
               help="accuracy / m_accuracy (evaluate job), or val_acc / val_loss / train_acc / train_loss (training "
                    "KPI, no evaluate job).")

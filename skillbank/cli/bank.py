@@ -15,7 +15,6 @@ FORMAT = click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
     help="text for people, json for programs.",
 )
-SECRET_FIELDS = ("encryption_key",)
 
 
 def load_skill(name: str) -> Skill:
@@ -43,15 +42,6 @@ def read_overrides(source: str) -> dict[str, Any]:
 
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
-
-
-def redact(spec: dict[str, Any]) -> dict[str, Any]:
-    """A copy of ``spec`` with secret fields masked (the value never leaves the process)."""
-    out = dict(spec)
-    for key in SECRET_FIELDS:
-        if out.get(key):
-            out[key] = "<redacted>"
-    return out
 
 
 @click.command("list")
@@ -182,6 +172,7 @@ def spec(skill_name: str, action: str, overrides: str, output: str | None, fmt: 
     Fields that the job SDK infers at launch (results_dir, checkpoints from a
     parent job) keep their template values here. Secrets are masked.
     """
+    from skillbank.runtime.sdk.secrets import redact_spec, secret_fields
     from skillbank.runtime.spec_builder import build_spec
     from skillbank.runtime.yaml_io import safe_dump
 
@@ -193,7 +184,9 @@ def spec(skill_name: str, action: str, overrides: str, output: str | None, fmt: 
         for problem in problems:
             click.echo(f"  - {problem}", err=True)
         raise SystemExit(1)
-    merged = redact(build_spec(skill.template(action), normalize_overrides(skill, action, given)))
+    merged = build_spec(skill.template(action), normalize_overrides(skill, action, given))
+    # Secret fields are emptied exactly as in the spec.yaml a job reads (the SDK's one redaction).
+    merged = redact_spec(merged, secret_fields(merged, skill.spec_params(action)))
     text = json.dumps(merged, indent=2) + "\n" if fmt == "json" else safe_dump(merged)
     if output:
         from pathlib import Path
