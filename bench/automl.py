@@ -6,13 +6,13 @@ sampled trials, ``MAX_EPOCHS`` epochs for a fully trained trial, rungs of
 ``REDUCTION_FACTOR``. Random search trains every trial fully; hyperband and
 ASHA sample the same way (random, same seed) but stop trials at rungs.
 
-The studies optimise ``val_loss``: on this tiny validation set ``val_acc``
-takes a handful of values (multiples of 1/16) and early epochs tie at 0.5,
-and Optuna's pruners promote ties, so a ``val_acc`` study prunes nothing here.
-Reported as ratios to random: total epochs trained (lower is cheaper), the
-best final ``val_acc`` among fully trained trials (higher is better), the best
-``val_loss`` (the objective; lower is better) and wall time (each rung
-segment is a new train job, so start-up costs count at this scale).
+The studies optimise ``val_acc`` with the demo's learnable settings (32x32
+crops from a 32-pixel edge, 4 clips per video, batch 8), so accuracy moves
+from epoch to epoch and the pruners have something to compare. Reported as
+ratios to random: total epochs trained (lower is cheaper), the best final
+``val_acc`` among fully trained trials (higher is better), and wall time
+(each rung segment is a new train job, so start-up costs count at this
+scale).
 """
 from __future__ import annotations
 
@@ -27,7 +27,7 @@ TRIALS = 6
 MAX_EPOCHS = 4
 REDUCTION_FACTOR = 2
 CONCURRENT = 2
-METRIC = "val_loss"
+METRIC = "val_acc"
 
 
 def _study(algorithm: str, root: Path, overrides: dict[str, Any]) -> dict[str, Any]:
@@ -55,7 +55,8 @@ def run() -> list[dict]:
             data = make_sample_data(root / "data", videos_per_class=8, frames=16, size=(32, 32), seed=0)
             overrides = {
                 "dataset.train_dataset_dir": str(data / "train"), "dataset.val_dataset_dir": str(data / "test"),
-                "dataset.label_map": {"catch": 0, "smile": 1}, "dataset.batch_size": 4, "dataset.workers": 0,
+                "dataset.label_map": {"catch": 0, "smile": 1}, "dataset.batch_size": 8, "dataset.workers": 0,
+                "dataset.clips_per_video": 4, "dataset.augmentation_config.crop_smaller_edge": 32,
                 "model.input_width": 32, "model.input_height": 32,
             }
             studies = {name: _study(name, root, overrides) for name in ("random", "hyperband", "asha")}
@@ -75,7 +76,8 @@ def run() -> list[dict]:
                          ours["epochs_trained"], base["epochs_trained"], "epochs"))
         rows.append(_row(f"{name} vs random: best val_acc of complete trials", ours["best_val_acc"],
                          base["best_val_acc"], "val_acc"))
-        rows.append(_row(f"{name} vs random: best {METRIC} (objective)", _best(ours), _best(base), METRIC))
+        if METRIC != "val_acc":
+            rows.append(_row(f"{name} vs random: best {METRIC} (objective)", _best(ours), _best(base), METRIC))
         rows.append(_row(f"{name} vs random: wall time", ours["wall_s"], base["wall_s"], "s"))
     return rows
 
