@@ -23,10 +23,10 @@ from skillbank.runtime.sdk.platforms.base import (
     Platform,
     PlatformError,
 )
+from skillbank.runtime.sdk.secrets import SECRET_ENV_NAMES
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 TOOL_TIMEOUT_S = 60.0
-_SECRET_NAMES = ("SKILLBANK_ENCRYPTION_KEY", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
@@ -118,7 +118,7 @@ def _scrub(text: str, env: dict[str, str] | None) -> str:
     """Hide the values the job's environment added (its secrets), should a tool ever echo them."""
     for name, value in (env or {}).items():
         added = value != os.environ.get(name)
-        if value and len(value) >= 4 and (added or name in _SECRET_NAMES):
+        if value and len(value) >= 4 and (added or name in SECRET_ENV_NAMES):
             text = text.replace(value, "***")
     return text
 
