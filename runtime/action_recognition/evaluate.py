@@ -7,7 +7,7 @@ import logging
 from skillbank.runtime.config.action_recognition import ExperimentConfig
 
 from .spec_io import results_dir
-from .status_log import FAILURE, SUCCESS, StatusWriter
+from .status_log import SUCCESS, StatusWriter
 
 log = logging.getLogger("skillbank.action_recognition")
 RESULTS_FILE = "results.json"
@@ -52,15 +52,12 @@ def evaluate(cfg: ExperimentConfig) -> dict:
 
 
 def run(cfg: ExperimentConfig) -> int:
-    from .action_errors import exit_code_for, is_user_error
+    from .action_errors import run_reported
 
     status = StatusWriter(results_dir(cfg, "evaluate"))
-    try:
-        metrics = evaluate(cfg)
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a FAILURE event and an exit code
-        status.write(FAILURE, f"Evaluation failed: {exc}")
-        log.error("Evaluation failed: %s", exc, exc_info=not is_user_error(exc))
-        return exit_code_for(exc)
+    code, metrics = run_reported(status, "Evaluation", lambda: evaluate(cfg))
+    if code:
+        return code
     kpi = {k: metrics[k] for k in ("accuracy", "m_accuracy", "per_class_accuracy")}
     status.write(SUCCESS, "Evaluation finished", kpi=kpi)
     return 0

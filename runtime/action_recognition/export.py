@@ -19,7 +19,7 @@ from pathlib import Path
 from skillbank.runtime.config.action_recognition import ExperimentConfig
 
 from .spec_io import results_dir
-from .status_log import FAILURE, SUCCESS, StatusWriter
+from .status_log import SUCCESS, StatusWriter
 
 log = logging.getLogger("skillbank.action_recognition")
 OPSET = 17
@@ -97,16 +97,14 @@ def export_onnx(cfg: ExperimentConfig) -> dict:
 
 
 def run(cfg: ExperimentConfig) -> int:
-    from .action_errors import exit_code_for, is_user_error
+    from .action_errors import run_reported
 
     status = StatusWriter(results_dir(cfg, "export") if (cfg.export.results_dir or cfg.results_dir)
                           else onnx_path(cfg).parent)
-    try:
-        summary = export_onnx(cfg)
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a FAILURE event and an exit code
-        status.write(FAILURE, f"Export failed: {exc}")
-        log.error("Export failed: %s", exc, exc_info=not is_user_error(exc) and not isinstance(exc, ExportParityError))
-        return exit_code_for(exc)
+    # a parity failure is fully described by its message: no traceback
+    code, summary = run_reported(status, "Export", lambda: export_onnx(cfg), quiet=(ExportParityError,))
+    if code:
+        return code
     status.write(SUCCESS, f"Exported {summary['onnx_file']}", kpi={"max_abs_diff": summary["max_abs_diff"]},
                  onnx_file=summary["onnx_file"], inputs=summary["inputs"])
     return 0

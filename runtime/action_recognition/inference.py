@@ -8,7 +8,7 @@ import logging
 from skillbank.runtime.config.action_recognition import ExperimentConfig
 
 from .spec_io import results_dir
-from .status_log import FAILURE, SUCCESS, StatusWriter
+from .status_log import SUCCESS, StatusWriter
 
 log = logging.getLogger("skillbank.action_recognition")
 CSV_FILE = "predictions.csv"
@@ -50,14 +50,11 @@ def infer(cfg: ExperimentConfig) -> list[dict]:
 
 
 def run(cfg: ExperimentConfig) -> int:
-    from .action_errors import exit_code_for, is_user_error
+    from .action_errors import run_reported
 
     status = StatusWriter(results_dir(cfg, "inference"))
-    try:
-        rows = infer(cfg)
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a FAILURE event and an exit code
-        status.write(FAILURE, f"Inference failed: {exc}")
-        log.error("Inference failed: %s", exc, exc_info=not is_user_error(exc))
-        return exit_code_for(exc)
+    code, rows = run_reported(status, "Inference", lambda: infer(cfg))
+    if code:
+        return code
     status.write(SUCCESS, f"Inference finished: {len(rows)} videos", kpi={"num_videos": len(rows)})
     return 0
