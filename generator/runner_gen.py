@@ -13,7 +13,6 @@ Generation is deterministic: same inputs, same bytes (no timestamps).
 from __future__ import annotations
 
 import math
-import re
 import shlex
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,7 +20,7 @@ from typing import Any
 
 from skillbank import __version__
 from skillbank.runtime.policy import resolve_policy
-from skillbank.runtime.sdk.secrets import ENCRYPTION_KEY_ENV
+from skillbank.runtime.sdk.secrets import ENCRYPTION_KEY_ENV, is_secret_field
 from skillbank.runtime.skills import Skill, skill_dirs
 from skillbank.runtime.validation import Problem, normalize_overrides, validate_overrides
 
@@ -30,12 +29,6 @@ TEMPLATE = "runner.py.j2"
 AUTOML_ENGINE_MISSING = (
     "AutoML route selected but the AutoML engine is not installed; "
     "rerun with --automl-policy off for direct training"
-)
-# Override leaf names never embedded in a runner (secrets travel by environment only).
-_SECRET_LEAF = re.compile(
-    r"^(key|credentials?|(.*_)?(encryption_key|secret|secret_key|secret_access_key|access_key_id|access_key"
-    r"|password|token|session_token|api_key))$",
-    re.I,
 )
 _LITERAL_WIDTH = 100
 _STRING_CHUNK = 60  # characters per line of a long embedded string
@@ -69,8 +62,11 @@ class GeneratedRunner:
 
 
 def is_secret_key(dotted_key: str) -> bool:
-    """Whether an override key names a secret (``encryption_key``, ``aws_secret_access_key``, ...)."""
-    return bool(_SECRET_LEAF.match(dotted_key.rsplit(".", 1)[-1]))
+    """Whether an override key names a secret (``encryption_key``, ``aws_secret_access_key``, ...).
+
+    The SDK's rule, so that what a runner never embeds is what a job record never shows.
+    """
+    return is_secret_field(dotted_key)
 
 
 def is_encryption_key(dotted_key: str, key_fields: tuple[str, ...] = ()) -> bool:

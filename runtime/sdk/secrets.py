@@ -26,7 +26,11 @@ SECRET_ENV_NAMES = (
     "WANDB_API_KEY",
 )
 # Spec leaf names treated as secrets even when spec_params does not say so.
-_SECRET_NAME = re.compile(r"^(key|(.*_)?(encryption_key|secret|secret_key|password|token|api_key|access_key))$", re.I)
+_SECRET_NAME = re.compile(
+    r"^(key|credentials?|(.*_)?(encryption_key|secret|secret_key|secret_access_key|access_key_id|access_key"
+    r"|password|token|session_token|api_key))$",
+    re.I,
+)
 MASK = "***"
 
 
