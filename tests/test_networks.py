@@ -1,4 +1,4 @@
-"""Backbones, heads and weight loading of the action-recognition networks (tiny inputs, CPU)."""
+"""The named classifiers, the joint model and pretrained weights of the action-recognition networks (CPU)."""
 from __future__ import annotations
 
 import pytest
@@ -84,10 +84,25 @@ def test_input_shapes_match_the_data_pipeline():
 def test_dropout_sits_before_the_classifier():
     model = build_model(tiny(dropout_ratio=0.3), 2)
     assert model.dropout.p == pytest.approx(0.3)
-    model.train()
     x = torch.randn(4, 9, 16, 16)
     model.eval()
     assert torch.equal(model(x), model(x))  # no dropout noise in eval
+
+
+def test_joint_model_fuses_the_two_streams_logits():
+    """TAO's joint head: each stream classifies, fc1 takes the 2 * num_classes logits, fc2 classifies."""
+    model = build_model(tiny(model_type="joint", num_fc=8), 4)
+    assert model.model_rgb.fc_cls.out_features == 4 and model.model_of.fc_cls.out_features == 4
+    assert (model.fc1.in_features, model.fc1.out_features, model.fc2.out_features) == (8, 8, 4)
+
+
+@pytest.mark.parametrize("frames,size", [(3, 16), (9, 193), (12, 240)])
+def test_i3d_runs_outside_taos_size_range(frames, size):
+    """TAO's I3D needs T >= 9 and 193 <= H, W <= 224; ours also runs short clips, small and large frames."""
+    model = build_model(tiny(input_type="3d", backbone="i3d", rgb_seq_length=frames, input_width=size,
+                             input_height=size), 3).eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, frames, size, size)).shape == (1, 3)
 
 
 def _save(tmp_path, model, name="w.pth"):
@@ -96,31 +111,14 @@ def _save(tmp_path, model, name="w.pth"):
     return str(path)
 
 
-def test_pretrained_rgb_weights_load_and_classifier_is_reinitialised(tmp_path):
-    source = build_model(tiny(), 5)
-    path = _save(tmp_path, source)
-    target = build_model(tiny(rgb_pretrained_model_path=path), 2)
-    assert load_pretrained_weights(target, tiny(rgb_pretrained_model_path=path)) == ["rgb"]
-    assert torch.equal(target.backbone.conv1.weight, source.backbone.conv1.weight)
-    assert target.fc.weight.shape == (2, source.fc.weight.shape[1])
-
-
-def test_single_stream_checkpoints_load_into_a_joint_model(tmp_path):
-    rgb = build_model(tiny(), 5)
-    of = build_model(tiny(model_type="of"), 5)
-    cfg = tiny(model_type="joint", rgb_pretrained_model_path=_save(tmp_path, rgb, "rgb.pth"),
-               of_pretrained_model_path=_save(tmp_path, of, "of.pth"))
-    joint = build_model(cfg, 2)
-    assert load_pretrained_weights(joint, cfg) == ["rgb", "of"]
-    assert torch.equal(joint.rgb.backbone.conv1.weight, rgb.backbone.conv1.weight)
-    assert torch.equal(joint.of.backbone.conv1.weight, of.backbone.conv1.weight)
-
-
-def test_pretrained_weights_of_another_network_are_a_clear_error(tmp_path):
-    path = _save(tmp_path, build_model(tiny(rgb_seq_length=5), 2))
-    cfg = tiny(rgb_pretrained_model_path=path)
-    with pytest.raises(ModelConfigError, match=r"model.rgb_pretrained_model_path=.*conv1.weight"):
-        load_pretrained_weights(build_model(cfg, 2), cfg)
+def test_pretrained_weights_of_another_sequence_length_average_conv1(tmp_path, caplog):
+    source = build_model(tiny(rgb_seq_length=5), 2)
+    cfg = tiny(rgb_pretrained_model_path=_save(tmp_path, source))
+    target = build_model(cfg, 2)
+    with caplog.at_level("INFO", logger="skillbank.action_recognition"):
+        load_pretrained_weights(target, cfg)
+    assert torch.allclose(target.conv1.weight, source.conv1.weight.mean(dim=1, keepdim=True).expand(64, 9, 7, 7))
+    assert "conv1 averaged over the file's 15 input channels for this model's 9" in caplog.text
 
 
 def test_imagenet_pretrained_without_local_weights_is_a_clear_error():

@@ -1,21 +1,31 @@
-"""Reading and writing the model's ``.pth`` checkpoints.
+"""Reading and writing the model's ``.pth`` checkpoints, in TAO's format.
 
-A checkpoint is the dict Lightning's ``Trainer.save_checkpoint`` writes (weights under ``state_dict``
-with a ``model.`` prefix, optimiser and scheduler states, loop counters: what resuming needs) plus our
-``skillbank`` block: the experiment config (secrets blanked), the label map and the RNG states, so
-evaluate, inference, export and fine-tuning rebuild the model from the file alone. A plain state dict
-of the network (no prefix) is read as weights too.
+A checkpoint is the dict Lightning's ``Trainer.save_checkpoint`` writes, as TAO's training writes it:
+``epoch``, ``global_step``, ``pytorch-lightning_version``, ``state_dict`` (the network under a
+``model.`` prefix, TAO's key names), ``loops``, ``callbacks``, ``optimizer_states``,
+``lr_schedulers``. Ours adds a ``skillbank`` block (the experiment config with secrets blanked, the
+label map and the RNG states) that TAO's loader ignores; a TAO checkpoint has none, and everything
+here works without it. A plain state dict of the network (no prefix, e.g. pytorch-i3d weights) is
+read as weights too.
+
+Encrypted TAO checkpoints (``state_dict_encrypted`` set, written when TAO trains with an
+``encryption_key``) hold the state_dict as bytes encrypted by NVIDIA's closed ``nvidia-eff`` codec.
+Where NVIDIA's ``eff`` package is importable they are decrypted as TAO does (untested here: the
+package is not installable on this project's machines); otherwise they are refused with a clear error.
 """
 from __future__ import annotations
 
 import os
+import pickle
+from io import BytesIO
 from pathlib import Path
 from typing import Any
 
 CHECKPOINT_FORMAT = "skillbank-action-recognition/1"
 LATEST_LINK = "ar_model_latest.pth"
 CHECKPOINT_NAME = "model_epoch_{epoch:03d}_step_{step:05d}.pth"
-_MODEL_PREFIX = "model."
+MODEL_PREFIX = "model."
+ENCRYPTED_FLAG = "state_dict_encrypted"
 
 
 class CheckpointFileError(ValueError):
@@ -27,8 +37,8 @@ def checkpoint_name(epoch: int, step: int) -> str:
     return CHECKPOINT_NAME.format(epoch=epoch, step=step)
 
 
-def read_checkpoint(path: str | os.PathLike, key: str) -> dict[str, Any]:
-    """The checkpoint dict at ``path``; ``key`` is the spec key that named it (for the message)."""
+def read_checkpoint(path: str | os.PathLike, key: str, encryption_key: str = "") -> dict[str, Any]:
+    """The checkpoint dict at ``path`` with a readable ``state_dict``; ``key`` is the spec key that named it."""
     import torch
 
     path = Path(path)
@@ -40,20 +50,55 @@ def read_checkpoint(path: str | os.PathLike, key: str) -> dict[str, Any]:
         raise CheckpointFileError(f"{key}={str(path)!r} is not a readable PyTorch checkpoint: {exc}") from exc
     if not isinstance(data, dict):
         raise CheckpointFileError(f"{key}={str(path)!r} holds a {type(data).__name__}, not a checkpoint dict")
-    return data
+    return decrypt(data, encryption_key, f"{key}={str(path)!r}")
+
+
+def is_encrypted(checkpoint: dict[str, Any]) -> bool:
+    return bool(checkpoint.get(ENCRYPTED_FLAG))
+
+
+def decrypt(checkpoint: dict[str, Any], encryption_key: str, what: str) -> dict[str, Any]:
+    """``checkpoint`` with its state_dict decrypted in place (unchanged when it is not encrypted)."""
+    if not is_encrypted(checkpoint):
+        return checkpoint
+    try:
+        from eff.codec import decrypt_stream  # NVIDIA's closed codec (nvidia-eff), as TAO uses it
+    except ImportError:
+        raise CheckpointFileError(
+            f"{what} is an encrypted TAO checkpoint ({ENCRYPTED_FLAG}={checkpoint[ENCRYPTED_FLAG]!r}): its "
+            "state_dict is encrypted with NVIDIA's closed nvidia-eff codec, which is not installed here, so it "
+            "cannot be read. Decrypt it with TAO (run TAO's export or train with the same encryption_key), or "
+            "install NVIDIA's eff packages (nvidia-eff, nvidia-eff-tao-encryption) beside this runtime"
+        ) from None
+    if not encryption_key:
+        raise CheckpointFileError(f"{what} is an encrypted TAO checkpoint: set encryption_key (or "
+                                  "$SKILLBANK_ENCRYPTION_KEY) to the key it was trained with")
+    out = BytesIO()
+    try:
+        decrypt_stream(input_stream=BytesIO(checkpoint["state_dict"]), output_stream=out,
+                       passphrase=encryption_key, encryption=checkpoint[ENCRYPTED_FLAG])
+        checkpoint["state_dict"] = pickle.loads(out.getvalue())  # noqa: S301 - TAO's own format
+    except Exception as exc:  # noqa: BLE001 - the codec raises its own types
+        raise CheckpointFileError(f"{what}: decryption failed ({type(exc).__name__}); is encryption_key the "
+                                  "key it was trained with?") from None
+    checkpoint[ENCRYPTED_FLAG] = False
+    return checkpoint
 
 
 def model_state_dict(checkpoint: dict[str, Any]) -> dict[str, Any]:
-    """The network's weights (keys as in ``build_model``'s module), from either checkpoint form."""
+    """The network's weights (TAO's key names, no ``model.`` prefix), from either checkpoint form."""
     state = checkpoint.get("state_dict", checkpoint)
-    if any(k.startswith(_MODEL_PREFIX) for k in state):
-        return {k[len(_MODEL_PREFIX):]: v for k, v in state.items() if k.startswith(_MODEL_PREFIX)}
-    return dict(state)
+    if not isinstance(state, dict):
+        raise CheckpointFileError(f"the checkpoint's state_dict is a {type(state).__name__}, not a mapping")
+    if any(k.startswith(MODEL_PREFIX) for k in state):
+        return {k[len(MODEL_PREFIX):]: v for k, v in state.items() if k.startswith(MODEL_PREFIX)}
+    return {k: v for k, v in state.items() if hasattr(v, "shape")}
 
 
 def checkpoint_meta(checkpoint: dict[str, Any]) -> dict[str, Any]:
-    """Our block (config, label_map, rng); empty for a plain state dict."""
-    return checkpoint.get("skillbank") or {}
+    """Our block (config, label_map, rng); empty for TAO's checkpoints and plain state dicts."""
+    meta = checkpoint.get("skillbank")
+    return meta if isinstance(meta, dict) else {}
 
 
 def checkpoint_label_map(checkpoint: dict[str, Any]) -> dict[str, int] | None:

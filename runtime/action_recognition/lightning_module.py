@@ -18,7 +18,7 @@ from torch import nn
 from skillbank.runtime.config.action_recognition import ExperimentConfig
 from skillbank.runtime.config.loading import to_dict
 
-from .checkpoint_io import CHECKPOINT_FORMAT
+from .checkpoint_io import CHECKPOINT_FORMAT, decrypt
 from .networks import build_model
 from .spec_io import redacted
 
@@ -142,6 +142,9 @@ class ActionRecognitionModule(pl.LightningModule):
         }
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        # Lightning calls this before it loads the weights: an encrypted TAO checkpoint is decrypted
+        # here, as TAO's own LightningModule does.
+        decrypt(checkpoint, self.cfg.encryption_key, "train.resume_training_checkpoint_path")
         # Restored now: Lightning creates the resumed epoch's data iterator (drawing the shuffle seed)
         # right after restoring, before any training hook, exactly where the saved run drew it.
         states = (checkpoint.get("skillbank") or {}).get("rng")

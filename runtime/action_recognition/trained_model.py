@@ -1,8 +1,10 @@
 """Rebuild a trained network from a checkpoint for evaluate, inference and export.
 
-The spec's ``model`` section describes the network (as in TAO); the checkpoint's stored config is
-checked against it so a mismatch is a clear error naming the keys to set, not a wall of tensor
+The spec's ``model`` section describes the network (as in TAO); the checkpoint's weights must fit it
+exactly (TAO loads them with ``strict=True``). A checkpoint of ours also stores its config, which is
+checked first so that a mismatch is a clear error naming the keys to set, not a wall of tensor
 names. The label map is the spec's ``dataset.label_map``, else the one stored in the checkpoint.
+TAO's checkpoints (no stored config or label map) load the same way.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from skillbank.runtime.config.loading import ConfigError
 
 from .checkpoint_io import checkpoint_label_map, checkpoint_model_config, model_state_dict, read_checkpoint
 from .networks import ModelConfigError, build_model, model_streams
-from .pretrained import load_weights
+from .pretrained import head_rows
 
 log = logging.getLogger("skillbank.action_recognition")
 
@@ -69,17 +71,39 @@ def check_label_map(label_map: dict[str, int]) -> None:
                                "each used once")
 
 
+def load_exact(model, state: dict[str, Any], key: str, path: str) -> None:
+    """``model.load_state_dict(state, strict=True)``, with a message naming the spec keys to check."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    wrong = [f"{k} {tuple(state[k].shape)} in the file vs {tuple(own[k].shape)} here"
+             for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    if missing or unexpected or wrong:
+        parts = []
+        if wrong:
+            parts.append("shapes differ: " + "; ".join(wrong[:3]))
+        if missing:
+            parts.append(f"{len(missing)} tensors missing from the file (e.g. {', '.join(missing[:3])})")
+        if unexpected:
+            parts.append(f"{len(unexpected)} tensors unknown to this model (e.g. {', '.join(unexpected[:3])})")
+        raise ModelConfigError(
+            f"{key}={path!r} was trained with another network than the spec describes (check model.model_type, "
+            f"model.backbone, model.input_type, model.*_seq_length and model.num_fc): {' | '.join(parts)}"
+        )
+    model.load_state_dict(state, strict=True)
+
+
 def load_trained_model(cfg: ExperimentConfig, path: str, key: str):
     """``(model in eval mode on the CPU, label_map)`` from the checkpoint at ``path``."""
-    checkpoint = read_checkpoint(path, key)
+    checkpoint = read_checkpoint(path, key, cfg.encryption_key)
     check_architecture(cfg.model, checkpoint_model_config(checkpoint), key, path)
     label_map = resolve_label_map(cfg, checkpoint, key)
     model = build_model(cfg.model, len(label_map))
     state = model_state_dict(checkpoint)
-    fc = "fc.weight"
-    if fc in state and state[fc].shape[0] != len(label_map):
-        raise ModelConfigError(f"{key}={path!r} classifies {state[fc].shape[0]} classes but dataset.label_map "
+    rows = head_rows(state)
+    if rows is not None and rows != len(label_map):
+        raise ModelConfigError(f"{key}={path!r} classifies {rows} classes but dataset.label_map "
                                f"has {len(label_map)}: use the label map the model was trained with")
-    load_weights(model, state, key, path)
+    load_exact(model, state, key, path)
     model.eval()
     return model, label_map
