@@ -46,14 +46,14 @@ def _ours(dataset, count: int) -> float:
 
 
 def _raw(videos, clip, count: int, seed: int) -> float:
-    from skillbank.runtime.action_recognition.data.datasets import clip_indices
     from skillbank.runtime.action_recognition.data.layout import STREAM_FOLDERS
+    from skillbank.runtime.action_recognition.data.sampling import train_clip_indices
 
     rng = np.random.default_rng(seed)
     start = time.perf_counter()
     for index in range(count):
         video = videos[index % len(videos)]
-        for stream, frames in clip_indices(video, clip, rng)[0].items():
+        for stream, frames in train_clip_indices(video.frame_counts(), clip, rng).items():
             for folder in STREAM_FOLDERS[stream]:
                 mode = "RGB" if folder == "rgb" else "L"
                 for frame in frames:

@@ -19,14 +19,21 @@ from skillbank.runtime.action_recognition.data.datamodule import (
     validate_dataset,
 )
 from skillbank.runtime.action_recognition.data.datasets import (
+    ClipBatch,
     ClipDataset,
-    average_clip_scores,
-    collate_videos,
+    EvalClipDataset,
+    collate_clips,
     sample_shapes,
 )
 from skillbank.runtime.action_recognition.data.errors import DataError
 from skillbank.runtime.action_recognition.data.layout import scan_labelled, scan_unlabelled
-from skillbank.runtime.action_recognition.data.sampling import ClipSpec, eval_clips, subset, train_indices
+from skillbank.runtime.action_recognition.data.sampling import (
+    ClipSpec,
+    eval_clip_indices,
+    subset,
+    train_clip_indices,
+    train_indices,
+)
 from skillbank.runtime.action_recognition.data.transforms import ClipTransform, Geometry
 from skillbank.runtime.action_recognition.sample_data import make_sample_data
 from skillbank.runtime.config.action_recognition import ExperimentConfig
@@ -86,8 +93,9 @@ def test_missing_and_empty_folders(data: Path):
     (data / "empty").mkdir()
     cfg.dataset.train_dataset_dir = str(data / "empty")
     assert f"{data / 'empty'} is empty" in error_of(cfg)
-    cfg.dataset.train_dataset_dir = ""
-    assert "dataset.train_dataset_dir is not set" in error_of(cfg)
+    for unset in ("", None):  # (a spec may say null)
+        cfg.dataset.train_dataset_dir = unset
+        assert "dataset.train_dataset_dir is not set" in error_of(cfg)
 
 
 def test_class_folder_not_in_label_map(data: Path):
@@ -101,17 +109,37 @@ def test_class_folder_not_in_label_map(data: Path):
 
 
 @pytest.mark.parametrize(
-    "model, needed, hint",
-    [({"rgb_seq_length": 9}, 9, "model.rgb_seq_length=9"),
-     ({"sample_strategy": "consecutive", "sample_rate": 3}, 7, "model.sample_rate=3"),
-     ({"model_type": "of", "of_seq_length": 9}, 9, "model.of_seq_length=9")],
+    "model",
+    [{"rgb_seq_length": 9}, {"sample_strategy": "consecutive", "sample_rate": 3},
+     {"model_type": "joint", "of_seq_length": 9, "input_type": "3d"}],
 )
-def test_video_shorter_than_a_clip(data: Path, model, needed, hint):
-    for frame in (data / "train" / "catch" / "catch_train_000").glob("*/00000[5-7].png"):
+def test_videos_shorter_than_a_clip_are_used(data: Path, model):
+    video = data / "train" / "catch" / "catch_train_000"
+    for frame in video.glob("*/00000[5-7].png"):
         frame.unlink()  # 5 frames left
-    message = error_of(config(data, **model))
-    assert str(data / "train" / "catch" / "catch_train_000") in message
-    assert f"5 frames found, a clip needs {needed}" in message and hint in message and "lower" in message
+    cfg = config(data, **model)
+    module = ActionDataModule(cfg)
+    module.setup()
+    assert [v.path for v in module.videos["train"]].count(video) == 1
+    clip = module.clip
+    expected = sample_shapes(clip, 12, 14)
+    (short,) = [i for i, v in enumerate(module.videos["train"]) if v.path == video]
+    torch.manual_seed(0)
+    for _ in range(5):  # its frames repeat (wrap or duplicate), as TAO does
+        inputs, _ = module.train_dataloader().dataset[short]
+        assert {k: tuple(v.shape) for k, v in inputs.items()} == expected
+    dataset = build_eval_dataset(cfg, str(data / "train"), mode="conv", num_segments=2)
+    picks = [dataset.frames(i) for i in range(len(dataset)) if dataset[i][2] == "catch/catch_train_000"]
+    assert picks and all(max(ids) <= 4 for pick in picks for ids in pick.values())
+
+
+def test_a_video_folder_without_frames_is_an_error(data: Path):
+    folder = data / "train" / "catch" / "catch_train_000" / "rgb"
+    for frame in folder.glob("*.png"):
+        frame.unlink()
+    message = error_of(config(data))
+    assert f"{folder}: no PNG or JPEG frames" in message
+    validate_dataset(config(data, model_type="of"))  # flow models do not read rgb/
 
 
 def test_u_and_v_disagree(data: Path):
@@ -189,24 +217,63 @@ def test_consecutive_training_random_start_with_stride():
     assert starts == set(range(12))
 
 
-def test_eval_modes():
-    assert eval_clips(16, 4, "random_interval", 1, "center") == [[2, 6, 10, 14]]
-    assert eval_clips(16, 3, "consecutive", 2, "center") == [[5, 7, 9]]
-    conv = eval_clips(16, 3, "consecutive", 1, "conv", 3)
-    assert conv == [[0, 1, 2], [7, 8, 9], [13, 14, 15]]
-    assert len(eval_clips(16, 4, "random_interval", 1, "conv", 5)) == 5
-    every = eval_clips(17, 3, "consecutive", 2, "all")  # span 5: starts 0, 5, 10 (15 would overrun)
-    assert [c[0] for c in every] == [0, 5, 10]
-    spread = eval_clips(16, 4, "random_interval", 1, "all")  # 4 offsets per interval, no frame shared
-    assert len(spread) == 4 and sorted(i for c in spread for i in c) == list(range(16))
-    with pytest.raises(ValueError, match="needs 5 frames"):
-        eval_clips(4, 3, "consecutive", 2)
+def test_training_on_short_videos_wraps_or_repeats_frames():
+    rng = np.random.default_rng(2)
+    assert train_indices(5, 4, "consecutive", 2, rng) == [0, 2, 4, 1]  # start 0, mod 5 (TAO)
+    assert train_indices(1, 3, "consecutive", 1, rng) == [0, 0, 0]
+    draws = [train_indices(3, 8, "random_interval", 1, rng) for _ in range(50)]
+    assert all(d == sorted(d) and len(d) == 8 and set(d) <= {0, 1, 2} for d in draws)
+    assert len({tuple(d) for d in draws}) > 1  # random picks with repeats, sorted
+
+
+def test_eval_clips_follow_tao():
+    def clips(n, mode="center", segments=1, **spec):
+        clip = ClipSpec(**spec)
+        return [p[clip.streams[0]] for p in eval_clip_indices({"rgb": n, "u": n, "v": n}, clip, mode, segments)]
+
+    assert clips(16, rgb_seq_length=4) == [[2, 6, 10, 14]]  # middle of each interval
+    assert clips(10, rgb_seq_length=4) == [[1, 3, 6, 8]]  # int(1.25), int(3.75), int(6.25), int(8.75)
+    assert clips(16, rgb_seq_length=3, sample_strategy="consecutive", sample_rate=2) == [[5, 7, 9]]
+    assert clips(5, rgb_seq_length=4, sample_strategy="consecutive", sample_rate=2) == [[0, 2, 4, 1]]  # wraps
+    assert clips(3, rgb_seq_length=5) == [[0, 0, 1, 2, 2]]  # int(0.3), int(0.9), int(1.5)...
+    # all: n // T clips of interleaved frames; consecutive: back-to-back blocks x rate phases
+    assert clips(10, "all", rgb_seq_length=4) == [[0, 2, 4, 6], [1, 3, 5, 7]]
+    assert clips(13, "all", rgb_seq_length=3, sample_strategy="consecutive", sample_rate=2) == \
+        [[0, 2, 4], [1, 3, 5], [6, 8, 10], [7, 9, 11]]
+    assert clips(10, "all", rgb_seq_length=8, input_type="3d", sample_strategy="consecutive") == [list(range(10))]
+    # conv: offsets int(tick/2 + tick*s), duplicates kept; random_interval conv is the 2d "all" list
+    assert clips(10, "conv", 3, rgb_seq_length=4, sample_strategy="consecutive") == \
+        [[1, 2, 3, 4], [3, 4, 5, 6], [5, 6, 7, 8]]
+    assert clips(5, "conv", 4, rgb_seq_length=4, sample_strategy="consecutive") == \
+        [[0, 1, 2, 3], [0, 1, 2, 3], [1, 2, 3, 4], [1, 2, 3, 4]]
+    assert clips(10, "conv", 7, rgb_seq_length=4) == clips(10, "all", rgb_seq_length=4)
+    with pytest.raises(ValueError, match="'middle' is not one of center, conv, all"):
+        clips(10, "middle")
+
+
+def test_flow_frames_are_counted_where_tao_counts_them():
+    clip = ClipSpec(model_type="of", of_seq_length=2, sample_strategy="consecutive")
+    counts = {"u": 10, "v": 4}  # (a scan rejects u/v that disagree; this shows which count each mode reads)
+    assert eval_clip_indices(counts, clip, "center") == [{"of": [1, 2]}]  # v/
+    assert len(eval_clip_indices(counts, clip, "all")) == 5  # u/
 
 
 def test_joint_streams_share_frames():
     assert subset([0, 4, 8, 12, 16, 20], 3, "random_interval") == [4, 12, 20]  # middle of each pair
     assert subset([3, 4, 5, 6, 7], 3, "consecutive") == [4, 5, 6]
     assert subset([1, 2], 3, "consecutive") == [1, 2]
+    joint = ClipSpec(model_type="joint", rgb_seq_length=3, of_seq_length=5, sample_strategy="consecutive")
+    assert eval_clip_indices({"rgb": 10, "u": 10, "v": 10}, joint) == [{"rgb": [4, 5, 6], "of": [3, 4, 5, 6, 7]}]
+    pick = train_clip_indices({"rgb": 10, "u": 10, "v": 10}, joint, np.random.default_rng(0))
+    assert set(pick["rgb"]) <= set(pick["of"]) and len(pick["rgb"]) == 3 and len(pick["of"]) == 5
+
+
+def test_joint_rgb_indices_stop_at_the_last_rgb_frame():
+    joint = ClipSpec(model_type="joint", rgb_seq_length=4, of_seq_length=4)
+    (pick,) = eval_clip_indices({"rgb": 5, "u": 10, "v": 10}, joint)  # clips come from u/ (10 frames)
+    assert pick == {"rgb": [1, 3, 4, 4], "of": [1, 3, 6, 8]}
+    pick = train_clip_indices({"rgb": 2, "u": 10, "v": 10}, joint, np.random.default_rng(0))
+    assert max(pick["rgb"]) <= 1 and max(pick["of"]) > 1
 
 
 # -- augmentation ---------------------------------------------------------------------------------------------
@@ -236,9 +303,9 @@ def test_same_crop_and_flip_for_every_frame_and_both_streams(tmp_path: Path, cro
     outcomes = set()
     for index in range(len(dataset)):
         inputs, _ = dataset[index]
-        rgb, flow = inputs["rgb"].view(2, 3, 12, 14), inputs["of"].view(4, 2, 12, 14)
-        assert torch.equal(rgb[0], rgb[1]) and all(torch.equal(flow[0], flow[t]) for t in range(4))
-        v = flow[0, 1]
+        rgb, flow = inputs["rgb"].view(3, 2, 12, 14), inputs["of"].view(2, 4, 12, 14)  # channel-major
+        assert torch.equal(rgb[:, 0], rgb[:, 1]) and all(torch.equal(flow[:, 0], flow[:, t]) for t in range(4))
+        v = flow[1, 0]
         assert torch.allclose(rgb[0, 0], v, atol=1e-6)  # same region, same flip in both streams
         u = flow[0, 0]
         flipped = torch.allclose(u, -v, atol=1e-6)  # u' = 255 - u is -x after (x/255-.5)/.5
@@ -254,23 +321,45 @@ def test_flip_mirrors_and_negates_flow_u():
     transform = ClipTransform.from_config(cfg, train=True)
     u = Image.fromarray(np.array([[100, 150, 200], [0, 128, 255]], np.uint8))
     v = Image.fromarray(np.array([[10, 20, 30], [40, 50, 60]], np.uint8))
-    out = transform.flow([u], [v], Geometry(flip=True))[0] * 0.5 + 0.5  # back to x / 255
+    out = transform.flow([u], [v], Geometry(flip=True))[:, 0] * 0.5 + 0.5  # back to x / 255
     assert np.allclose(out[0] * 255, [[55, 105, 155], [0, 127, 255]])  # 255 - mirrored u
     assert np.allclose(out[1] * 255, [[30, 20, 10], [60, 50, 40]])  # mirrored v only
 
 
-def test_validation_resize_or_center_crop():
+def test_eval_transform_resizes_like_tao():
     cfg = ExperimentConfig()
-    cfg.model.input_height, cfg.model.input_width = 4, 4
+    cfg.model.input_height, cfg.model.input_width = 5, 7
     aug = cfg.dataset.augmentation_config
-    rng = np.random.default_rng(0)
-    assert ClipTransform.from_config(cfg, train=False).draw((16, 8), rng) == Geometry()
-    aug.val_center_crop, aug.crop_smaller_edge = True, 8
-    geometry = ClipTransform.from_config(cfg, train=False).draw((16, 8), rng)
-    assert geometry == Geometry((6 / 16, 2 / 8, 10 / 16, 6 / 8), False)
-    aug.crop_smaller_edge = 2
-    with pytest.raises(DataError, match="crop_smaller_edge=2"):
-        ClipTransform.from_config(cfg, train=False).draw((16, 8), rng)
+    aug.rgb_input_mean, aug.rgb_input_std = [], []
+    image = Image.fromarray(np.random.default_rng(3).integers(0, 256, (9, 16, 3), dtype=np.uint8))  # 16 x 9
+    transform = ClipTransform.from_config(cfg, train=False)
+    assert transform.draw((16, 9), np.random.default_rng(0)) == Geometry()  # nothing random in evaluation
+    expected = np.asarray(image.resize((7, 5), Image.BILINEAR), np.float32) / 255  # aspect not kept
+    assert np.array_equal(transform.rgb([image])[:, 0], expected.transpose(2, 0, 1))
+    # val_center_crop: shorter edge to crop_smaller_edge (long edge int(12 * 16 / 9) = 21), then centre crop
+    # at int(round((21 - 7) / 2)) = 7, int(round((12 - 5) / 2)) = round(3.5) = 4
+    aug.val_center_crop, aug.crop_smaller_edge = True, 12
+    transform = ClipTransform.from_config(cfg, train=False)
+    resized = image.resize((21, 12), Image.BILINEAR)
+    expected = np.asarray(resized.crop((7, 4, 14, 9)), np.float32) / 255
+    assert np.array_equal(transform.rgb([image])[:, 0], expected.transpose(2, 0, 1))
+    aug.crop_smaller_edge = 3
+    with pytest.raises(DataError, match="crop_smaller_edge=3 resizes 16x9 frames to 5x3.*val_center_crop=true"):
+        ClipTransform.from_config(cfg, train=False).check_frame_size(16, 9)
+    training = ClipTransform.from_config(cfg, train=True)  # random_crop crops from the same resize
+    with pytest.raises(DataError, match="crop_smaller_edge=3 .*train_crop_type=random_crop"):
+        training.draw((16, 9), np.random.default_rng(0))
+
+
+def test_eval_does_not_alter_flow():
+    cfg = ExperimentConfig()
+    cfg.model.input_height, cfg.model.input_width = 2, 3
+    transform = ClipTransform.from_config(cfg, train=False)
+    u = Image.fromarray(np.array([[100, 150, 200], [0, 128, 255]], np.uint8))
+    v = Image.fromarray(np.array([[10, 20, 30], [40, 50, 60]], np.uint8))
+    out = transform.flow([u, v], [v, u])  # [2, T, H, W]: u frames, then v frames
+    assert np.allclose((out * 0.5 + 0.5) * 255, [[np.asarray(u), np.asarray(v)], [np.asarray(v), np.asarray(u)]],
+                       atol=1e-4)
 
 
 def test_normalisation_settings():
@@ -278,10 +367,21 @@ def test_normalisation_settings():
     cfg.model.input_height = cfg.model.input_width = 1
     aug = cfg.dataset.augmentation_config
     aug.rgb_input_mean, aug.rgb_input_std = [0.0, 0.5, 1.0], [1.0, 0.5, 0.25]
-    out = ClipTransform.from_config(cfg, train=False).rgb([Image.new("RGB", (1, 1), (255, 255, 255))], Geometry())
-    assert np.allclose(out.ravel(), [1.0, 1.0, 0.0])
+    white = [Image.new("RGB", (1, 1), (255, 255, 255))]
+    assert np.allclose(ClipTransform.from_config(cfg, train=False).rgb(white).ravel(), [1.0, 1.0, 0.0])
+    aug.rgb_input_mean, aug.rgb_input_std = [], [0.5]  # empty mean: no subtraction
+    assert np.allclose(ClipTransform.from_config(cfg, train=False).rgb(white).ravel(), [2.0] * 3)
+    aug.rgb_input_mean, aug.rgb_input_std = [0.25], []  # empty std: no division
+    assert np.allclose(ClipTransform.from_config(cfg, train=False).rgb(white).ravel(), [0.75] * 3)
+    gray = Image.new("RGB", (1, 1), (77, 77, 77))
+    aug.rgb_input_mean, aug.rgb_input_std = [0.485], [0.229]  # TAO's float32 steps: x/255, -mean, /std
+    x = (np.float32(77) / np.float32(255) - np.float32(0.485)) / np.float32(0.229)
+    assert np.array_equal(ClipTransform.from_config(cfg, train=False).rgb([gray]).ravel(), [x] * 3)
     aug.of_input_mean = [0.1, 0.2, 0.3]
-    with pytest.raises(DataError, match="of_input_mean.*1 or 2 values"):
+    with pytest.raises(DataError, match=r"of_input_mean: \[0.1, 0.2, 0.3\] needs 1 or 2 values"):
+        ClipTransform.from_config(cfg, train=False)
+    aug.of_input_mean, aug.of_input_std = [0.5], [0.0]
+    with pytest.raises(DataError, match="of_input_std.*must be > 0"):
         ClipTransform.from_config(cfg, train=False)
 
 
@@ -298,32 +398,78 @@ def test_tensor_shapes(tiny: Path, model_type: str, input_type: str):
     assert {k: tuple(v.shape[1:]) for k, v in inputs.items()} == expected and labels.shape == (2,)
     inputs, labels = next(iter(module.val_dataloader()))
     assert {k: tuple(v.shape[1:]) for k, v in inputs.items()} == expected
+    cfg.model.sample_strategy = "consecutive"
     dataset = build_eval_dataset(cfg, str(tiny / "test"), mode="conv", num_segments=3)
-    batch = next(iter(build_eval_loader(cfg, dataset, batch_size=2)))
-    assert {k: tuple(v.shape) for k, v in batch.inputs.items()} == {k: (2, 3, *s) for k, s in expected.items()}
-    assert batch.labels.tolist() == [0, 0] and batch.video_ids == ["catch/catch_test_000", "catch/catch_test_001"]
+    assert isinstance(dataset, EvalClipDataset) and len(dataset) == 12
+    assert set(dataset.clips_per_video.values()) == {3}
+    (batch,) = next(iter(build_eval_loader(cfg, dataset, batch_size=2)))
+    assert isinstance(batch, ClipBatch)
+    assert {k: tuple(v.shape) for k, v in batch.inputs.items()} == {k: (2, *s) for k, s in expected.items()}
+    assert batch.labels.tolist() == [0, 0] and batch.video_ids == ["catch/catch_test_000"] * 2
+    assert batch.clip_index.tolist() == [0, 1]
 
 
-def test_rgb_2d_channels_are_frame_major(tiny: Path):
-    cfg = config(tiny)
+def test_validation_takes_the_tao_center_clip(tiny: Path):
+    cfg = config(tiny, model_type="joint", sample_strategy="consecutive")
+    module = ActionDataModule(cfg)
+    val = module.val_dataloader().dataset
+    inputs, label = val[1]
+    evaluation = build_eval_dataset(cfg, str(tiny / "test"))
+    ours, eval_label, video_id, clip_index = evaluation[1]
+    assert video_id == "catch/catch_test_001" and clip_index == 0 and label == eval_label == 0
+    assert all(torch.equal(inputs[s], ours[s]) for s in ("rgb", "of"))
+    assert evaluation.frames(1) == {"rgb": [3, 4, 5], "of": [2, 3, 4, 5]}
+
+
+@pytest.mark.parametrize("input_type", ["2d", "3d"])
+def test_channel_major_layout(tiny: Path, input_type: str):
+    cfg = config(tiny, model_type="joint", input_type=input_type)
     cfg.model.input_height = cfg.model.input_width = 16  # no resize: compare with the files
     aug = cfg.dataset.augmentation_config
-    aug.rgb_input_mean, aug.rgb_input_std = [0.0] * 3, [1.0] * 3
+    aug.rgb_input_mean, aug.rgb_input_std, aug.of_input_mean, aug.of_input_std = [0.0] * 3, [1.0] * 3, [], []
     dataset = build_eval_dataset(cfg, str(tiny / "test" / "smile"), labelled=False)
-    inputs, label, video_id = dataset[0]
-    video = tiny / "test" / "smile" / video_id / "rgb"
-    frames = [np.asarray(Image.open(video / f"{i:06d}.png"), np.float32) / 255 for i in (1, 4, 6)]
-    expected = np.concatenate([f.transpose(2, 0, 1) for f in frames])  # t0 RGB, t1 RGB, t2 RGB
-    assert label == -1 and np.allclose(inputs["rgb"][0].numpy(), expected, atol=1e-6)
+    inputs, label, video_id, _ = dataset[0]
+    video = tiny / "test" / "smile" / video_id
+
+    def read(folder: str, frames: list[int]) -> np.ndarray:
+        return np.stack([np.asarray(Image.open(video / folder / f"{i:06d}.png"), np.float32) / 255 for i in frames])
+
+    picks = dataset.frames(0)
+    assert picks == {"rgb": [1, 5, 7], "of": [1, 3, 5, 7]}  # rgb: positions 0, 2, 3 of the of clip, as TAO
+    rgb = read("rgb", picks["rgb"]).transpose(3, 0, 1, 2)  # C, T, H, W
+    flow = np.stack([read("u", picks["of"]), read("v", picks["of"])])
+    if input_type == "2d":  # R0 R1 R2 G0 G1 G2 B0 B1 B2; U0..U3 V0..V3
+        rgb, flow = rgb.reshape(9, 16, 16), flow.reshape(8, 16, 16)
+    assert label == -1
+    assert np.array_equal(inputs["rgb"].numpy(), rgb) and np.array_equal(inputs["of"].numpy(), flow)
 
 
-def test_collate_and_average_with_different_clip_counts():
-    item = lambda n, label: ({"rgb": torch.arange(n, dtype=torch.float32).view(n, 1)}, label, f"v{n}")  # noqa: E731
-    batch = collate_videos([item(3, 0), item(1, 1)])
-    assert batch.inputs["rgb"].shape == (2, 3, 1) and batch.clip_counts.tolist() == [3, 1]
-    assert batch.inputs["rgb"][1].ravel().tolist() == [0, 0, 0]  # filled with its own clip
-    scores = torch.tensor([[[1.0], [2.0], [6.0]], [[4.0], [100.0], [100.0]]])
-    assert average_clip_scores(scores, batch.clip_counts).ravel().tolist() == [3.0, 4.0]
+def test_clips_of_different_shapes_are_batched_in_runs(data: Path):
+    for frame in (data / "test" / "catch" / "catch_test_001").glob("*/00000[5-7].png"):
+        frame.unlink()  # 5 frames: its 3d "all" consecutive clip is 5 frames long, the others 8
+    cfg = config(data, input_type="3d", sample_strategy="consecutive")
+    dataset = build_eval_dataset(cfg, str(data / "test"), mode="all")
+    assert dataset.clips_per_video == {"catch/catch_test_000": 1, "catch/catch_test_001": 1,
+                                       "smile/smile_test_000": 1, "smile/smile_test_001": 1}
+    batches = list(build_eval_loader(cfg, dataset, batch_size=4))
+    assert len(batches) == 1
+    runs = batches[0]
+    assert [tuple(run.inputs["rgb"].shape) for run in runs] == [(1, 3, 8, 12, 14), (1, 3, 5, 12, 14),
+                                                                  (2, 3, 8, 12, 14)]
+    assert [run.video_ids for run in runs] == [["catch/catch_test_000"], ["catch/catch_test_001"],
+                                               ["smile/smile_test_000", "smile/smile_test_001"]]
+    assert [run.labels.tolist() for run in runs] == [[0], [0], [1, 1]]
+    item = ({"rgb": torch.zeros(2)}, 3, "v", 4)
+    (single,) = collate_clips([item, item])
+    assert single.clip_index.tolist() == [4, 4] and single.labels.dtype == torch.long
+
+
+def test_eval_mode_errors_name_the_key(tiny: Path):
+    cfg = config(tiny)
+    with pytest.raises(DataError, match="evaluate.video_eval_mode: 'every' is not one of center, conv, all"):
+        build_eval_dataset(cfg, str(tiny / "test"), mode="every")
+    with pytest.raises(DataError, match="inference.video_num_segments: must be >= 1, got 0"):
+        build_eval_dataset(cfg, str(tiny / "test"), mode="conv", num_segments=0, labelled=False)
 
 
 def test_training_clips_per_video_and_workers(tiny: Path):

@@ -1,10 +1,15 @@
-"""Data of the action-recognition model: layout scan and checks, clip sampling, augmentation, datasets.
+"""Data of the action-recognition model: layout scan and checks, clip sampling, transforms, datasets.
 
-Torch-free: ``errors`` (DataError), ``layout`` (scan_labelled, scan_unlabelled, check_folder),
-``sampling`` (ClipSpec, train_indices, eval_clips), ``transforms`` (ClipTransform, Geometry).
-Need torch: ``datasets`` (ClipDataset, VideoDataset, collate_videos, average_clip_scores,
-sample_shapes) and ``datamodule`` (ActionDataModule, validate_dataset, build_eval_dataset,
-build_eval_loader). See each module's docstring.
+Evaluation, inference and validation reproduce NVIDIA TAO's loaders (frame picking,
+resize / centre crop, float32 normalisation, channel-major 2d layout); training
+draws its own random clips and augmentation in the same layout.
+
+Torch-free: ``errors`` (DataError), ``layout`` (Video, scan_labelled, scan_unlabelled,
+check_folder), ``sampling`` (ClipSpec, eval_clip_indices, train_clip_indices and TAO's
+samplers), ``transforms`` (ClipTransform, Geometry). Need torch: ``datasets``
+(ClipDataset, EvalClipDataset, ClipBatch, collate_clips, sample_shapes) and
+``datamodule`` (ActionDataModule, validate_dataset, build_eval_dataset,
+build_eval_loader, loader_workers). See each module's docstring.
 """
 from .errors import DataError
 

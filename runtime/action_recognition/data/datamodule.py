@@ -4,12 +4,14 @@
   val folders (raises ``DataError`` listing every problem) before any model is built.
 - ``ActionDataModule(cfg, label_map=None)``: a LightningDataModule; ``setup()``
   validates, ``train_dataloader()`` yields ``(inputs, labels)`` random clips,
-  ``val_dataloader()`` the centre clip of each validation video.
+  ``val_dataloader()`` TAO's centre clip of each validation video.
 - ``build_eval_dataset(cfg, root, mode="center", num_segments=1, labelled=True,
-  label_map=None, key=None) -> VideoDataset`` and ``build_eval_loader(cfg, dataset,
-  batch_size=1) -> DataLoader`` of ``VideoBatch(inputs, labels, video_ids,
-  clip_counts)`` whose tensors are [B, N, ...] (N clips per video);
-  ``average_clip_scores(scores [B, N, C], clip_counts)`` averages per video.
+  label_map=None, key=None) -> EvalClipDataset`` (one item per clip, TAO's clips and
+  transform) and ``build_eval_loader(cfg, dataset, batch_size=1, workers=None) ->
+  DataLoader`` whose every iteration yields ``list[ClipBatch]``: ``batch_size``
+  consecutive clips, split into runs of equal shape (3d ``all`` consecutive over
+  videos of different lengths), one ``ClipBatch(inputs, labels, video_ids,
+  clip_index)`` per run.
 
 ``inputs`` is a dict {"rgb": Tensor, "of": Tensor} holding the streams of
 ``model.model_type`` (layouts in ``datasets``). The label map is
@@ -19,16 +21,15 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 from PIL import Image
 from torch.utils.data import DataLoader
 
-from .datasets import ClipDataset, VideoDataset, collate_videos
+from .datasets import ClipDataset, EvalClipDataset, collate_clips
 from .errors import DataError
 from .layout import Video, scan_labelled, scan_unlabelled
-from .sampling import ClipSpec
+from .sampling import VIDEO_MODES, ClipSpec
 from .transforms import ClipTransform
 
 
@@ -94,8 +95,13 @@ class ActionDataModule(pl.LightningDataModule):
 
 
 def build_eval_dataset(cfg, root: str, mode: str = "center", num_segments: int = 1, labelled: bool = True,
-                       label_map: dict[str, int] | None = None, key: str | None = None) -> VideoDataset:
-    """Whole videos of ``root`` for evaluate (labelled) or inference (``<root>/<video>/rgb``, labels -1)."""
+                       label_map: dict[str, int] | None = None, key: str | None = None) -> EvalClipDataset:
+    """The clips of ``root`` for evaluate (labelled) or inference (``<root>/<video>/rgb``, labels -1)."""
+    section = "evaluate.video_eval_mode" if labelled else "inference.video_inf_mode"
+    if mode not in VIDEO_MODES:
+        raise DataError(f"{section}: {mode!r} is not one of {', '.join(VIDEO_MODES)}")
+    if int(num_segments) < 1:
+        raise DataError(f"{section.split('.')[0]}.video_num_segments: must be >= 1, got {num_segments!r}")
     clip = ClipSpec.from_model_config(cfg.model)
     if labelled:
         videos = scan_labelled(root, dict(label_map or cfg.dataset.label_map or {}), clip,
@@ -104,21 +110,22 @@ def build_eval_dataset(cfg, root: str, mode: str = "center", num_segments: int =
         videos = scan_unlabelled(root, clip, key or "inference.inference_dataset_dir")
     transform = ClipTransform.from_config(cfg, train=False)
     _check_geometry(transform, videos[0], clip)
-    return VideoDataset(videos, clip, transform, mode, num_segments)
+    return EvalClipDataset(videos, clip, transform, mode, num_segments)
 
 
-def build_eval_loader(cfg, dataset: VideoDataset, batch_size: int = 1, workers: int | None = None) -> DataLoader:
-    """Ordered loader of ``VideoBatch``es over ``dataset``."""
+def build_eval_loader(cfg, dataset: EvalClipDataset, batch_size: int = 1, workers: int | None = None) -> DataLoader:
+    """Ordered loader over ``dataset``: each iteration is a ``list[ClipBatch]`` of ``batch_size`` clips."""
     count = loader_workers(cfg.dataset.workers if workers is None else workers)
     return DataLoader(dataset, batch_size=int(batch_size), shuffle=False, num_workers=count,
-                      collate_fn=collate_videos, pin_memory=torch.cuda.is_available())
+                      collate_fn=collate_clips, pin_memory=torch.cuda.is_available())
 
 
 def _check_geometry(transform: ClipTransform, video: Video, clip: ClipSpec) -> None:
+    """An impossible crop (crop_smaller_edge vs input size) fails now, naming the video, not in the first batch."""
     folder = "rgb" if "rgb" in clip.streams else "u"
     with Image.open(video.frames[folder][0]) as image:
         size = image.size
     try:
-        transform.draw(size, np.random.default_rng(0))
+        transform.check_frame_size(*size)
     except DataError as exc:
         raise DataError(f"{video.path}: {exc}") from None

@@ -1,19 +1,22 @@
-"""Torch datasets of clips (training, validation) and of whole videos (evaluation, inference).
+"""Torch datasets of clips: training / validation (``ClipDataset``) and evaluation / inference (``EvalClipDataset``).
 
-Tensor layout of one clip (``inputs`` is a dict with key "rgb" and/or "of"):
+Tensor layout of one clip (``inputs`` is a dict with key "rgb" and/or "of"), the
+layout of TAO and DeepStream:
 
-- input_type 2d: rgb ``[3*T, H, W]`` frame-major (t0 R G B, t1 R G B, ...), of ``[2*T, H, W]`` (u0 v0 u1 v1 ...)
+- input_type 2d: rgb ``[3*T, H, W]`` channel-major, channel ``c*T + t`` (R0..R(T-1),
+  G0..G(T-1), B0..B(T-1)); of ``[2*T, H, W]`` = U0..U(T-1), V0..V(T-1)
 - input_type 3d: rgb ``[3, T, H, W]``, of ``[2, T, H, W]``
 
-with T = model.rgb_seq_length for rgb and model.of_seq_length for of.
+with T = model.rgb_seq_length for rgb and model.of_seq_length for of (3d ``all``
+consecutive: T = the video's frame count, so clips of different videos differ).
 
 - ``ClipDataset`` items: ``(inputs, label)``; one random clip per item in training
-  (``clips_per_video`` items per video), the centre clip in validation.
-- ``VideoDataset`` items: ``(inputs, label or -1, video_id)`` where every tensor of
-  ``inputs`` has a leading clip axis N (center: 1, conv: num_segments, all: every
-  non-overlapping clip). ``collate_videos`` stacks a batch into a ``VideoBatch``
-  with tensors [B, N, ...] (the batch axis first, then clips) and ``clip_counts``;
-  ``average_clip_scores(scores [B, N, C], clip_counts)`` gives one row per video.
+  (``clips_per_video`` items per video), TAO's ``center`` clip in validation.
+- ``EvalClipDataset`` items: one per clip (not per video), videos in sorted order and
+  each video's clips in TAO's order (``sampling.eval_clip_indices``):
+  ``(inputs, label or -1, video_id, clip_index)``. ``collate_clips`` turns a list of
+  items into ``list[ClipBatch]``: one ``ClipBatch(inputs [B, ...], labels, video_ids,
+  clip_index)`` per run of clips of equal shape.
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ from torch.utils.data import Dataset
 
 from .errors import DataError
 from .layout import Video
-from .sampling import ClipSpec, eval_clips, subset, train_indices
+from .sampling import ClipSpec, eval_clip_indices, train_clip_indices
 from .transforms import ClipTransform, Geometry
 
 
@@ -40,16 +43,12 @@ def sample_shapes(clip: ClipSpec, height: int, width: int) -> dict[str, tuple[in
     return shapes
 
 
-def clip_indices(video: Video, clip: ClipSpec, rng: TorchRandom | np.random.Generator | None = None,
-                 mode: str = "center", num_segments: int = 1) -> list[dict[str, list[int]]]:
-    """Frame indices per stream for each clip of ``video``: one random clip when ``rng`` is given, else ``mode``."""
-    frames = video.usable_frames(clip.streams)
-    length = clip.master_length
-    if rng is not None:
-        masters = [train_indices(frames, length, clip.sample_strategy, clip.sample_rate, rng)]
-    else:
-        masters = eval_clips(frames, length, clip.sample_strategy, clip.sample_rate, mode, num_segments)
-    return [{s: subset(m, clip.seq_length(s), clip.sample_strategy) for s in clip.streams} for m in masters]
+def to_layout(array: np.ndarray, input_type: str) -> torch.Tensor:
+    """A clip [C, T, H, W] in the model's layout: 2d [C*T, H, W] channel-major (index c*T + t), 3d unchanged."""
+    tensor = torch.from_numpy(np.ascontiguousarray(array))
+    if input_type == "2d":
+        return tensor.reshape(-1, tensor.shape[2], tensor.shape[3])
+    return tensor
 
 
 class _FrameReader:
@@ -59,31 +58,25 @@ class _FrameReader:
         self.clip = clip
         self.transform = transform
 
-    def clips(self, video: Video, picks: list[dict[str, list[int]]], rng) -> dict:
-        """Tensors for ``picks`` (a list of clips): {stream: [N, ...]}; one Geometry for all of them."""
-        cache: dict[tuple[str, int], Image.Image] = {}
-        first = self._open(video, "rgb" if "rgb" in self.clip.streams else "u", picks[0][self.clip.streams[0]][0],
-                           cache)
-        geometry = self.transform.draw(first.size, rng)
-        out: dict[str, list[torch.Tensor]] = {s: [] for s in self.clip.streams}
-        for pick in picks:
-            for stream, indices in pick.items():
-                out[stream].append(self._stream(video, stream, indices, geometry, cache))
-        return {s: torch.stack(tensors) for s, tensors in out.items()}
+    def clip_tensors(self, video: Video, pick: dict[str, list[int]], geometry: Geometry, cache) -> dict:
+        """{stream: tensor in the model's layout} for one clip (``pick``: stream -> frame indices)."""
+        out = {}
+        for stream, indices in pick.items():
+            if stream == "rgb":
+                array = self.transform.rgb([self.open(video, "rgb", i, cache) for i in indices], geometry)
+            else:
+                array = self.transform.flow([self.open(video, "u", i, cache) for i in indices],
+                                            [self.open(video, "v", i, cache) for i in indices], geometry)
+            out[stream] = to_layout(array, self.clip.input_type)
+        return out
 
-    def _stream(self, video: Video, stream: str, indices: list[int], geometry: Geometry, cache) -> torch.Tensor:
-        if stream == "rgb":
-            array = self.transform.rgb([self._open(video, "rgb", i, cache) for i in indices], geometry)
-        else:
-            array = self.transform.flow([self._open(video, "u", i, cache) for i in indices],
-                                        [self._open(video, "v", i, cache) for i in indices], geometry)
-        tensor = torch.from_numpy(array)  # T, C, H, W
-        if self.clip.input_type == "2d":
-            return tensor.reshape(-1, tensor.shape[2], tensor.shape[3])  # frame-major channels
-        return tensor.permute(1, 0, 2, 3).contiguous()  # C, T, H, W
+    def first_size(self, video: Video, pick: dict[str, list[int]], cache) -> tuple[int, int]:
+        """(width, height) of the clip's first frame (rgb when read, else u): what a training Geometry is drawn for."""
+        stream = self.clip.streams[0]
+        return self.open(video, "rgb" if stream == "rgb" else "u", pick[stream][0], cache).size
 
     @staticmethod
-    def _open(video: Video, folder: str, index: int, cache) -> Image.Image:
+    def open(video: Video, folder: str, index: int, cache) -> Image.Image:
         key = (folder, index)
         if key not in cache:
             path = video.frames[folder][index]
@@ -118,7 +111,7 @@ class TorchRandom:
 
 
 class ClipDataset(Dataset):
-    """Training (random clip, random augmentation) or validation (centre clip) items ``(inputs, label)``."""
+    """Training (random clip, random augmentation) or validation (TAO's centre clip) items ``(inputs, label)``."""
 
     def __init__(self, videos: list[Video], clip: ClipSpec, transform: ClipTransform, train: bool,
                  clips_per_video: int = 1):
@@ -135,14 +128,32 @@ class ClipDataset(Dataset):
 
     def __getitem__(self, index: int):
         video = self.videos[index // self.clips_per_video]
-        rng = TorchRandom()  # evaluation draws nothing from it
-        picks = clip_indices(video, self.clip, rng if self.train else None)
-        inputs = self.reader.clips(video, picks, rng)
-        return {s: t[0] for s, t in inputs.items()}, video.label
+        cache: dict = {}
+        if self.train:
+            rng = TorchRandom()
+            pick = train_clip_indices(video.frame_counts(), self.clip, rng)
+            geometry = self.reader.transform.draw(self.reader.first_size(video, pick, cache), rng)
+        else:
+            pick, geometry = eval_clip_indices(video.frame_counts(), self.clip, "center")[0], Geometry()
+        return self.reader.clip_tensors(video, pick, geometry, cache), video.label
 
 
-class VideoDataset(Dataset):
-    """Evaluation / inference items ``(inputs with a leading clip axis N, label or -1, video_id)``."""
+class ClipBatch(NamedTuple):
+    """Consecutive clips of an ``EvalClipDataset``, all of one shape: one row per clip."""
+
+    inputs: dict[str, torch.Tensor]  # stream ("rgb" / "of") -> [B, ...]
+    labels: torch.Tensor  # [B] int64, -1 when unlabelled
+    video_ids: list[str]  # [B]
+    clip_index: torch.Tensor  # [B] int64: the clip's position within its video (TAO's order)
+
+
+class EvalClipDataset(Dataset):
+    """Evaluation / inference clips, one item per clip: ``(inputs, label or -1, video_id, clip_index)``.
+
+    Videos come in the order given (sorted by the scans), each video's clips in TAO's order for
+    ``mode`` ("center", "conv" with ``num_segments``, "all"). ``clips_per_video`` maps video_id ->
+    number of clips; ``frames(index)`` gives the frame indices per stream of an item.
+    """
 
     def __init__(self, videos: list[Video], clip: ClipSpec, transform: ClipTransform, mode: str = "center",
                  num_segments: int = 1):
@@ -153,50 +164,38 @@ class VideoDataset(Dataset):
         self.mode = mode
         self.num_segments = int(num_segments)
         self.reader = _FrameReader(clip, transform)
-        clip_indices(self.videos[0], clip, None, mode, num_segments)  # bad mode/num_segments fail here
+        self._items: list[tuple[int, int, dict[str, list[int]]]] = []
+        self.clips_per_video: dict[str, int] = {}
+        for video_index, video in enumerate(self.videos):
+            picks = eval_clip_indices(video.frame_counts(), clip, mode, self.num_segments)
+            self.clips_per_video[video.video_id] = len(picks)
+            self._items += [(video_index, clip_index, pick) for clip_index, pick in enumerate(picks)]
 
     def __len__(self) -> int:
-        return len(self.videos)
+        return len(self._items)
+
+    def frames(self, index: int) -> dict[str, list[int]]:
+        """Frame indices (into each folder's sorted frame list) per stream of item ``index``."""
+        return {s: list(ids) for s, ids in self._items[index][2].items()}
 
     def __getitem__(self, index: int):
-        video = self.videos[index]
-        picks = clip_indices(video, self.clip, None, self.mode, self.num_segments)
-        return self.reader.clips(video, picks, TorchRandom()), video.label, video.video_id
+        video_index, clip_index, pick = self._items[index]
+        video = self.videos[video_index]
+        inputs = self.reader.clip_tensors(video, pick, Geometry(), {})
+        return inputs, video.label, video.video_id, clip_index
 
 
-class VideoBatch(NamedTuple):
-    """A batch of whole videos: every tensor of ``inputs`` is [B, N, ...] (N = most clips in the batch)."""
-
-    inputs: dict  # stream -> Tensor [B, N, ...]
-    labels: torch.Tensor  # [B] int64, -1 when unlabelled
-    video_ids: list  # [B] str
-    clip_counts: torch.Tensor  # [B] int64: clips of each video; rows past it repeat that video's clips
-
-
-def collate_videos(batch) -> VideoBatch:
-    """Collate ``VideoDataset`` items into [B, N, ...] tensors.
-
-    Videos with fewer clips than the batch's most (mode "all", different lengths) are filled up by
-    repeating their own clips cyclically, so a plain mean over N still uses only that video's clips;
-    ``average_clip_scores`` with ``clip_counts`` gives the exact per-video mean.
-    """
-    counts = [next(iter(item[0].values())).shape[0] for item in batch]
-    most = max(counts)
-    inputs = {}
-    for stream in batch[0][0]:
-        rows = []
-        for item, count in zip(batch, counts, strict=True):
-            tensor = item[0][stream]
-            if count < most:
-                tensor = tensor[torch.arange(most) % count]
-            rows.append(tensor)
-        inputs[stream] = torch.stack(rows)
-    labels = torch.tensor([int(item[1]) for item in batch], dtype=torch.long)
-    return VideoBatch(inputs, labels, [item[2] for item in batch], torch.tensor(counts, dtype=torch.long))
-
-
-def average_clip_scores(scores: torch.Tensor, clip_counts: torch.Tensor) -> torch.Tensor:
-    """Per-clip scores [B, N, C] -> per-video mean [B, C] over each video's first ``clip_counts`` clips."""
-    steps = torch.arange(scores.shape[1], device=scores.device)
-    mask = (steps[None, :] < clip_counts.to(scores.device)[:, None]).to(scores.dtype)  # B, N
-    return (scores * mask[..., None]).sum(dim=1) / mask.sum(dim=1, keepdim=True)
+def collate_clips(items) -> list[ClipBatch]:
+    """``EvalClipDataset`` items -> one ClipBatch per run of consecutive items whose tensors have equal shapes."""
+    runs: list[list] = []
+    for item in items:
+        shapes = {s: tuple(t.shape) for s, t in item[0].items()}
+        if runs and shapes == {s: tuple(t.shape) for s, t in runs[-1][0][0].items()}:
+            runs[-1].append(item)
+        else:
+            runs.append([item])
+    return [ClipBatch({s: torch.stack([item[0][s] for item in run]) for s in run[0][0]},
+                      torch.tensor([int(item[1]) for item in run], dtype=torch.long),
+                      [item[2] for item in run],
+                      torch.tensor([int(item[3]) for item in run], dtype=torch.long))
+            for run in runs]

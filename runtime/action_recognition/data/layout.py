@@ -8,6 +8,8 @@ Layout (frames in sorted name order, PNG or JPEG)::
 ``u``/``v`` hold the horizontal/vertical optical flow as 8-bit grayscale, with
 the same file names in both folders. Only the streams the model reads are
 required: ``rgb`` for model_type rgb, ``u``+``v`` for of, all three for joint.
+Every folder read needs at least one frame; a video shorter than a clip is fine
+(sampling repeats its frames, as TAO does, see ``sampling``).
 
 Entry points:
 
@@ -48,14 +50,14 @@ class Video:
         """Frames usable by ``stream`` ("rgb" or "of")."""
         return min(len(self.frames[name]) for name in STREAM_FOLDERS[stream])
 
-    def usable_frames(self, streams: tuple[str, ...]) -> int:
-        """Frames every stream has: the range clip indices are drawn from."""
-        return min(self.num_frames(s) for s in streams)
+    def frame_counts(self) -> dict[str, int]:
+        """Frames per folder ({"rgb": n, "u": n, "v": n}, the folders the model reads): what sampling counts."""
+        return {name: len(files) for name, files in self.frames.items()}
 
 
-def check_folder(root: str | Path, key: str = "dataset folder") -> Path:
+def check_folder(root: str | Path | None, key: str = "dataset folder") -> Path:
     """``root`` as a Path when it is an existing, non-empty folder; a DataError naming it otherwise."""
-    text = str(root)
+    text = "" if root is None else str(root)
     if not text.strip():
         raise DataError(f"{key} is not set: give the path of a data folder")
     path = Path(text).expanduser()
@@ -170,14 +172,7 @@ def _scan_video(video_dir: Path, video_id: str, label: int, class_name: str, cli
                 f"only in u: {only_u or 'none'}, only in v: {only_v or 'none'}); they need the same file names"
             )
             return None
-    video = Video(video_dir, video_id, label, class_name, frames)
-    found = video.usable_frames(clip.streams)
-    needed = clip.frames_needed()
-    if found < needed:
-        problems.append(f"{video_dir}: {found} frames found, a clip needs {needed}; {clip.settings_hint()}, "
-                        "or remove this video")
-        return None
-    return video
+    return Video(video_dir, video_id, label, class_name, frames)
 
 
 def _check_images(videos: list[Video], mode: str, problems: list[str]) -> None:
