@@ -7,6 +7,7 @@ TAO's; every list that TAO treats as a set is sorted, so reruns are identical.
 from __future__ import annotations
 
 import dataclasses
+import types
 import typing
 from typing import Any
 
@@ -18,8 +19,18 @@ SCHEMA_VERSION = 1
 _SCALARS = {str: "string", int: "integer", float: "number", bool: "boolean"}
 
 
+def non_null(kind: Any) -> Any:
+    """``str`` from ``str | None`` / ``Optional[str]``; any other annotation unchanged."""
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        args = [a for a in typing.get_args(kind) if a is not type(None)]
+        if len(args) == 1:
+            return args[0]
+    return kind
+
+
 def type_schema(kind: Any) -> dict[str, Any]:
     """The JSON Schema type keywords of a Python annotation (str, int, List[int], Dict[str, int], ...)."""
+    kind = non_null(kind)
     if kind in _SCALARS:
         return {"type": _SCALARS[kind]}
     origin = typing.get_origin(kind)
@@ -37,7 +48,11 @@ def _leaf_schema(f: dataclasses.Field, kind: Any) -> dict[str, Any]:
     for key in TAO_METADATA_KEYS:
         if key in meta and meta[key] not in ("", None):
             schema[key] = meta[key]
-    if kind is int and "minimum" in schema:
+    if meta.get("nullable"):  # TAO's Optional[...]: null means unset
+        schema["type"] = [schema["type"], "null"]
+        if "enum" in schema:
+            schema["enum"] = [*schema["enum"], None]
+    if non_null(kind) is int and "minimum" in schema:
         schema["minimum"] = int(schema["minimum"])
     if not meta.get("omit_default"):
         schema["default"] = _default_of(f)
@@ -146,7 +161,8 @@ def action_defaults(cls: type, action: str, sections: tuple[str, ...]) -> dict[s
                 continue
             kind = hints[f.name]
             if dataclasses.is_dataclass(kind):
-                out[f.name] = build(kind, None)
+                if f.metadata.get("in_template", True):
+                    out[f.name] = build(kind, None)
             elif f.metadata.get("omit_default"):
                 if action in f.metadata.get("example_actions", ()):
                     out[f.name] = f.metadata["example"]

@@ -98,9 +98,26 @@ def resolve_spec(
     return build_spec(skill.template(action), normalize_overrides(skill, action, overrides))
 
 
+def value_type(prop: dict[str, Any]) -> str | None:
+    """The JSON type of a property, without the ``"null"`` that TAO's Optional fields add."""
+    kind = prop.get("type")
+    if isinstance(kind, list):
+        rest = [k for k in kind if k != "null"]
+        return rest[0] if len(rest) == 1 else None
+    return kind
+
+
+def is_nullable(prop: dict[str, Any]) -> bool:
+    """Whether ``null`` is allowed (TAO's Optional fields; null means unset, as tao-core writes them)."""
+    kind = prop.get("type")
+    return isinstance(kind, list) and "null" in kind
+
+
 def check_value(key: str, value: Any, prop: dict[str, Any]) -> list[Problem]:
     """Type, bounds and enum checks of one value against its property schema."""
-    kind = prop.get("type")
+    kind = value_type(prop)
+    if value is None and is_nullable(prop):
+        return []
     if key.endswith("label_map"):
         return _label_map_problems(key, value)
     if value == MISSING_VALUE and prop.get("default") == MISSING_VALUE:
@@ -116,9 +133,9 @@ def check_value(key: str, value: Any, prop: dict[str, Any]) -> list[Problem]:
         return []
     problems = []
     if "enum" in prop and value not in prop["enum"]:
-        hint = difflib.get_close_matches(str(value), [str(e) for e in prop["enum"]], n=1)
+        hint = difflib.get_close_matches(str(value), [str(e) for e in prop["enum"] if e is not None], n=1)
         message = "not one of the allowed values" + (f"; did you mean {hint[0]!r}?" if hint else "")
-        problems.append(Problem(key, value, message, ", ".join(map(str, prop["enum"]))))
+        problems.append(Problem(key, value, message, _allowed(prop)))
     if kind in ("integer", "number"):
         if "minimum" in prop and value < prop["minimum"]:
             problems.append(Problem(key, value, f"below the minimum {prop['minimum']}", _allowed(prop)))
@@ -146,10 +163,11 @@ def _has_type(value: Any, kind: str | None) -> bool:
 
 
 def _allowed(prop: dict[str, Any]) -> str:
-    """What a field accepts, in words: type, bounds, enum."""
-    kind = prop.get("type")
+    """What a field accepts, in words: type, bounds, enum (and null, meaning unset, where TAO allows it)."""
+    kind = value_type(prop)
+    unset = " or null (unset)" if is_nullable(prop) else ""
     if "enum" in prop:
-        return ", ".join(map(str, prop["enum"]))
+        return ", ".join(str(e) for e in prop["enum"] if e is not None) + unset
     text = _JSON_TYPES.get(kind, str(kind))
     if kind == "array":
         text = f"a list of {_JSON_TYPES.get((prop.get('items') or {}).get('type'), 'values')}"
@@ -158,7 +176,7 @@ def _allowed(prop: dict[str, Any]) -> str:
         bounds.append(f">= {prop['minimum']}")
     if "maximum" in prop:
         bounds.append(f"<= {prop['maximum']}")
-    return f"{text} {' and '.join(bounds)}".strip()
+    return f"{text} {' and '.join(bounds)}".strip() + unset
 
 
 def _label_map_problems(key: str, value: Any) -> list[Problem]:
@@ -215,6 +233,24 @@ def _cross_field_problems(merged: dict[str, Any], given: dict[str, Any]) -> list
         if isinstance(ids, list) and isinstance(num, int) and not isinstance(num, bool) and len(ids) != num:
             problems.append(Problem(ids_key, ids, f"has {len(ids)} id(s) but {num_key} is {num}",
                                     f"a list of exactly {num_key} GPU ids"))
+    problems.extend(_interval_problems(merged))
+    return problems
+
+
+def _interval_problems(merged: dict[str, Any]) -> list[Problem]:
+    """TAO asserts that validation_interval and (epoch unit) checkpoint_interval do not exceed num_epochs."""
+    epochs = get_dotted(merged, "train.num_epochs")
+    if not _has_type(epochs, "integer") or epochs < 1:
+        return []
+    keys = ["train.validation_interval"]
+    if get_dotted(merged, "train.checkpoint_interval_unit", "epoch") == "epoch":
+        keys.append("train.checkpoint_interval")
+    problems = []
+    for key in keys:
+        value = get_dotted(merged, key)
+        if _has_type(value, "integer") and value > epochs:
+            problems.append(Problem(key, value, f"is above train.num_epochs={epochs}",
+                                    f"an integer from 1 to train.num_epochs ({epochs})"))
     return problems
 
 

@@ -8,7 +8,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCES = REPO / "skills" / "models" / "tao-train-action-recognition" / "references"
-TAO_TEMPLATES = REPO.parent / "shared" / "reference" / "tao-action-recognition"
+TAO_TEMPLATES = REPO / "tests" / "fixtures" / "tao" / "reference"  # TAO's own files, copied from ../shared
 
 # Keys overridden to keep tests fast, and why:
 #   model.input_width/height=32 and crop_smaller_edge=32: the sample frames are 32x32 (the 224 default
@@ -32,9 +32,8 @@ TINY = [
 
 
 def template(action: str) -> Path:
-    """TAO's own spec template of ``action`` (the packaged, generated one where ../shared is absent)."""
-    tao = TAO_TEMPLATES / f"spec_template_{action}.yaml"
-    return tao if tao.is_file() else REFERENCES / f"spec_template_{action}.yaml"
+    """TAO's own spec template of ``action`` (tests/fixtures/tao/reference)."""
+    return TAO_TEMPLATES / f"spec_template_{action}.yaml"
 
 
 def run_cli(action: str, *overrides: str, spec: Path | None = None) -> int:

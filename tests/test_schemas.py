@@ -14,7 +14,7 @@ from skillbank.runtime.skills import Skill
 from skillbank.runtime.validation import validate_overrides
 
 REPO = Path(__file__).resolve().parent.parent
-TAO = REPO.parent / "shared" / "reference" / "tao-action-recognition"
+TAO = REPO / "tests" / "fixtures" / "tao" / "reference"  # TAO's templates, train schema and manifest
 ACTIONS = ("train", "evaluate", "inference", "export")
 SKILL = Skill.load("tao-train-action-recognition")
 
@@ -117,3 +117,56 @@ def test_check_names_drifted_files(tmp_path, monkeypatch):
         "skills/models/tao-train-action-recognition/references/spec_template_train.yaml",
         "skills/models/tao-train-action-recognition/schemas/export.schema.json",
     ]
+
+
+CHECKPOINTER = {  # tao-core's CheckpointerConfig: key -> (type, default)
+    "enable_topk": ("boolean", False), "replace_periodic": ("boolean", False), "monitor": (["string", "null"], None),
+    "mode": (["string", "null"], None), "save_top_k": ("integer", 1), "filename": ("string", "model_best_{epoch:03d}"),
+    "dirpath": (["string", "null"], None), "auto_insert_metric_name": ("boolean", False),
+}
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+def test_checkpointer_section_is_in_every_schema_but_no_template(action):
+    schema = SKILL.schema(action)
+    section = schema["properties"]["train"]["properties"]["checkpointer"]
+    assert {k: (v["type"], v["default"]) for k, v in section["properties"].items()} == CHECKPOINTER
+    assert section["properties"]["save_top_k"]["minimum"] == 1
+    assert section["properties"]["mode"]["enum"] == ["min", "max", None]
+    assert "checkpointer" not in schema["default"]["train"]
+    assert "checkpointer" not in yaml.safe_load(SKILL.template_path(action).read_text())["train"]
+    assert not any("checkpointer" in k for k in [*schema["automl_disabled_parameters"], *schema["popular"]["train"]])
+    validator = jsonschema.Draft202012Validator(schema)
+    good = {"train": {"checkpointer": {"enable_topk": True, "mode": None, "monitor": "val_loss", "save_top_k": 2}}}
+    assert list(validator.iter_errors(good)) == []
+    for bad in ({"save_top_k": 0}, {"mode": "avg"}, {"enable_topk": "yes"}, {"every_n": 1}):
+        assert list(validator.iter_errors({"train": {"checkpointer": bad}})), bad
+
+
+@pytest.mark.parametrize("action", ACTIONS)
+def test_tao_optional_fields_take_null_in_the_schemas(action):
+    """tao-core's Optional[str] fields (and label_map) are nullable; the rest is not."""
+    schema = SKILL.schema(action)
+    props = schema["properties"]
+    nullable = {"model_name", "encryption_key", "results_dir", "model.of_pretrained_model_path",
+                "model.rgb_pretrained_model_path", "model.joint_pretrained_model_path", "dataset.train_dataset_dir",
+                "dataset.val_dataset_dir", "dataset.label_map", "train.resume_training_checkpoint_path",
+                "train.results_dir", "train.checkpointer.monitor", "train.checkpointer.mode",
+                "train.checkpointer.dirpath"}
+    nullable |= {"evaluate": {"evaluate.trt_engine", "evaluate.results_dir"},
+                 "inference": {"inference.trt_engine", "inference.results_dir"},
+                 "export": {"export.results_dir", "export.onnx_file"}}.get(action, set())
+
+    def walk(node, prefix=""):
+        for name, prop in node["properties"].items():
+            if "properties" in prop:
+                yield from walk(prop, f"{prefix}{name}.")
+            else:
+                yield f"{prefix}{name}", prop
+
+    found = {key for key, prop in walk({"properties": props}) if isinstance(prop["type"], list)}
+    assert found == nullable
+    spec = {"model_name": None, "results_dir": None, "train": {"resume_training_checkpoint_path": None}}
+    jsonschema.Draft202012Validator(schema).validate(spec)
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.Draft202012Validator(schema).validate({"train": {"num_epochs": None}})

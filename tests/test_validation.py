@@ -39,6 +39,17 @@ BAD = [
     ("shorthand conflict", "train", {"num_epochs": 3, "train.num_epochs": 4}, "num_epochs", "conflicts"),
     ("export batch below -1", "export", {"export.batch_size": -2}, "export.batch_size", "below the minimum -1"),
     ("evaluate section in train", "train", {"evaluate.batch_size": 2}, "evaluate.batch_size", "unknown key"),
+    ("null where TAO has no Optional", "train", {"train.num_epochs": None}, "train.num_epochs", "expected an integer"),
+    ("validation interval above epochs", "train", {"num_epochs": 2, "train.validation_interval": 3},
+     "train.validation_interval", "above train.num_epochs=2"),
+    ("checkpoint interval above epochs", "train", {"num_epochs": 2, "train.checkpoint_interval": 3},
+     "train.checkpoint_interval", "above train.num_epochs=2"),
+    ("top k zero", "train", {"train.checkpointer.save_top_k": 0}, "train.checkpointer.save_top_k",
+     "below the minimum 1"),
+    ("checkpointer mode", "train", {"train.checkpointer.mode": "maximum"}, "train.checkpointer.mode",
+     "did you mean 'max'"),
+    ("checkpointer flag type", "train", {"train.checkpointer": {"enable_topk": "yes"}},
+     "train.checkpointer.enable_topk", "true or false"),
 ]
 
 
@@ -110,3 +121,34 @@ def test_spec_builder_is_pure():
 
 def test_export_accepts_a_dynamic_batch():
     assert validate_overrides(SKILL, "export", {"export.batch_size": -1}) == []
+
+
+NULLABLE = {
+    "train": ["model_name", "encryption_key", "results_dir", "model.of_pretrained_model_path",
+              "model.rgb_pretrained_model_path", "model.joint_pretrained_model_path", "dataset.label_map",
+              "train.resume_training_checkpoint_path", "train.results_dir", "train.checkpointer.monitor",
+              "train.checkpointer.mode", "train.checkpointer.dirpath"],
+    "evaluate": ["evaluate.trt_engine", "evaluate.results_dir"],
+    "inference": ["inference.trt_engine", "inference.results_dir"],
+    "export": ["export.results_dir", "export.onnx_file"],
+}
+
+
+@pytest.mark.parametrize("action", list(NULLABLE))
+def test_nulls_written_by_tao_core_are_valid(action):
+    """tao-core writes its Optional fields as null: valid, meaning unset (TAO's common_config / default_config)."""
+    data = DATA if action == "train" else dict.fromkeys(SKILL.data_sources(action), "/data/x")
+    keys = NULLABLE[action] + ([] if action == "train" else ["model_name", "results_dir", "train.results_dir"])
+    assert validate_overrides(SKILL, action, {**data, **dict.fromkeys(keys, None)}) == []
+    # the allowed text says so where a value is wrong
+    problems = validate_overrides(SKILL, action, {**data, keys[0]: 5})
+    assert [p.key for p in problems] == [keys[0]] and "or null (unset)" in problems[0].allowed
+
+
+def test_a_full_tao_core_train_spec_with_its_checkpointer_section_is_valid():
+    spec = {**SKILL.template("train")}
+    spec["train"] = {**spec["train"], "resume_training_checkpoint_path": None, "checkpointer": {
+        "enable_topk": True, "replace_periodic": True, "monitor": None, "mode": None, "save_top_k": 3,
+        "filename": "model_best_{epoch:03d}", "dirpath": None, "auto_insert_metric_name": False}}
+    spec["dataset"] = {**spec["dataset"], **{k.split(".")[1]: v for k, v in DATA.items()}}
+    assert validate_overrides(SKILL, "train", spec) == []

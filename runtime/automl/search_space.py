@@ -149,6 +149,8 @@ def default_parameters(schema: dict[str, Any]) -> list[str]:
 def searchable_type(prop: dict[str, Any]) -> str | None:
     """``float``/``int``/``bool``/``enum`` when the field can be searched, else None."""
     kind = prop.get("type")
+    if isinstance(kind, list):  # a nullable field (tao-core's Optional): its value type
+        kind = next((k for k in kind if k != "null"), None)
     if "enum" in prop and kind in ("string", "integer", "number", None):
         return "enum"
     return {"number": "float", "integer": "int", "boolean": "bool"}.get(kind)

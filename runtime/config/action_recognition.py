@@ -44,18 +44,22 @@ class ModelConfig:
     )
     input_type: str = spec_field("2d", description="The type of model input: [2d, 3d].", enum=["2d", "3d"])
     of_seq_length: int = spec_field(10, description="The optical flow sequence length.", minimum=1)
-    of_pretrained_model_path: str = spec_field("", description="The pretrained weights for optical flow model.")
+    of_pretrained_model_path: str = spec_field(
+        "", description="The pretrained weights for optical flow model.", nullable=True
+    )
     of_pretrained_num_classes: int = spec_field(
         5, description="The classes number of the pretrained weights for optical flow model.", minimum=0
     )
     rgb_seq_length: int = spec_field(3, description="The RGB sequence length.", minimum=1)
-    rgb_pretrained_model_path: str = spec_field("", description="The pretrained weights for RGB model.")
+    rgb_pretrained_model_path: str = spec_field(
+        "", description="The pretrained weights for RGB model.", nullable=True
+    )
     rgb_pretrained_num_classes: int = spec_field(
         5, description="The classes number of the pretrained weights for RGB model.", minimum=0
     )
     num_fc: int = spec_field(64, description="The number of hidden units in fully-connected layer.", minimum=1)
     joint_pretrained_model_path: str = spec_field(
-        "", description="The pretrained weights for joint pretrained model."
+        "", description="The pretrained weights for joint pretrained model.", nullable=True
     )
     sample_strategy: str = spec_field(
         "random_interval",
@@ -110,8 +114,8 @@ class AugmentationConfig:
 class DatasetConfig:
     """Data sets and loading."""
 
-    train_dataset_dir: str = spec_field("", description="Absolute path to train dataset.")
-    val_dataset_dir: str = spec_field("", description="Absolute path to validation dataset.")
+    train_dataset_dir: str = spec_field("", description="Absolute path to train dataset.", nullable=True)
+    val_dataset_dir: str = spec_field("", description="Absolute path to validation dataset.", nullable=True)
     label_map: dict[str, int] = spec_field(
         None,
         description="Dict mapping the class to class index",
@@ -119,6 +123,7 @@ class DatasetConfig:
         example={"catch": 0, "smile": 1},
         example_actions=("train",),
         omit_default=True,
+        nullable=True,
     )
     batch_size: int = spec_field(2, description="Batch size of model input.", minimum=1)
     workers: int = spec_field(8, description="Number of workers to process data.", minimum=0)
@@ -160,6 +165,54 @@ class OptimConfig:
     )
     lr_decay: float = spec_field(
         0.1, description="Learning rate decay factor in learning rate scheduler.", minimum=0.0, maximum=1.0
+    )
+
+
+@dataclass
+class CheckpointerConfig:
+    """Metric-ranked ("best") checkpoints, tao-core's ``train.checkpointer``.
+
+    Unset ``monitor`` means ``val_acc``; unset ``mode`` means ``max``, or ``min`` for a monitor ending in
+    ``loss``. Best files are ``<dirpath or the train results folder>/<filename>.pth``.
+    """
+
+    enable_topk: bool = spec_field(
+        False,
+        description="Save checkpoint(s) ranked by a monitored metric. This is additive to periodic checkpoints "
+        "unless replace_periodic is enabled.",
+        title="Enable best-checkpoint saving",
+    )
+    replace_periodic: bool = spec_field(
+        False,
+        description="When best-checkpoint saving is enabled, delete periodic checkpoints as they are superseded: "
+        "only the newest one (for resuming and ar_model_latest.pth) and the best ones are kept.",
+        title="Replace periodic checkpoints",
+    )
+    monitor: str | None = spec_field(
+        None,
+        description="Metric that ranks checkpoints: val_acc, val_loss, train_acc or train_loss. Unset: val_acc.",
+        title="Monitored metric",
+        nullable=True,
+    )
+    mode: str | None = spec_field(
+        None,
+        description="min or max. Unset: min for a monitor ending in loss, else max.",
+        enum=["min", "max"],
+        title="Monitor mode",
+        nullable=True,
+    )
+    save_top_k: int = spec_field(1, description="Number of best checkpoints kept.", minimum=1,
+                                 title="Number of best checkpoints")
+    filename: str = spec_field(
+        "model_best_{epoch:03d}",
+        description="Best-checkpoint file name pattern ({epoch}, {step} and metric names; .pth is appended).",
+        title="Best-checkpoint filename pattern",
+    )
+    dirpath: str | None = spec_field(
+        None, description="Directory for best checkpoints. Unset: the train results folder.", nullable=True
+    )
+    auto_insert_metric_name: bool = spec_field(
+        False, description="Write {epoch:03d} as epoch=003 (and likewise for metrics) in file names."
     )
 
 
@@ -215,9 +268,14 @@ class TrainConfig:
         title="Validation interval",
     )
     resume_training_checkpoint_path: str = spec_field(
-        "", description="Path to the checkpoint to resume training from.", title="Resume checkpoint path"
+        "", description="Path to the checkpoint to resume training from.", title="Resume checkpoint path",
+        nullable=True,
     )
-    results_dir: str = spec_field("", description=RESULTS_DIR_DESCRIPTION, title="Results directory")
+    results_dir: str = spec_field("", description=RESULTS_DIR_DESCRIPTION, title="Results directory", nullable=True)
+    checkpointer: CheckpointerConfig = section(
+        CheckpointerConfig, description="Configurable parameters for best-checkpoint saving.", automl_enabled=None,
+        in_template=False,
+    )
     optim: OptimConfig = section(OptimConfig, description="Configurable parameters for optimizer.")
     clip_grad_norm: float = spec_field(
         0.0, description="The L2 magnitude of gradient to be clipped in the training.", minimum=0.0
@@ -245,14 +303,16 @@ class EvaluateConfig:
     gpu_ids: list[int] = _EVAL_GPU_IDS
     num_nodes: int = _EVAL_NODES
     checkpoint: str = spec_field(description="Path to the checkpoint to evaluate.", mandatory=True)
-    trt_engine: str = spec_field("", description="Path to a TensorRT engine (not used by this runtime).")
-    results_dir: str = spec_field("", description=RESULTS_DIR_DESCRIPTION, title="Results directory")
+    trt_engine: str = spec_field("", description="Path to a TensorRT engine (not used by this runtime).",
+                                 nullable=True)
+    results_dir: str = spec_field("", description=RESULTS_DIR_DESCRIPTION, title="Results directory", nullable=True)
     batch_size: int = spec_field(1, description="Batch size of evaluation.", minimum=1)
     test_dataset_dir: str = spec_field(description="Path to the test dataset.", mandatory=True)
     video_eval_mode: str = spec_field(
         "center",
-        description="How clips are taken from a video: center (one clip), conv (video_num_segments evenly "
-        "spaced clips, scores averaged), all (every non-overlapping clip, scores averaged).",
+        description="How clips are taken from a video, as in TAO: center (one clip), conv (video_num_segments "
+        "clips spread over the video; one count per video, its clips' probabilities averaged), all (every clip "
+        "TAO's sampler gives; one count per clip).",
         enum=["center", "conv", "all"],
     )
     video_num_segments: int = spec_field(10, description="Number of clips per video in conv mode.", minimum=1)
@@ -266,8 +326,9 @@ class InferenceConfig:
     gpu_ids: list[int] = _INF_GPU_IDS
     num_nodes: int = _INF_NODES
     checkpoint: str = spec_field(description="Path to the checkpoint to run inference with.", mandatory=True)
-    trt_engine: str = spec_field("", description="Path to a TensorRT engine (not used by this runtime).")
-    results_dir: str = spec_field("", description=RESULTS_DIR_DESCRIPTION, title="Results directory")
+    trt_engine: str = spec_field("", description="Path to a TensorRT engine (not used by this runtime).",
+                                 nullable=True)
+    results_dir: str = spec_field("", description=RESULTS_DIR_DESCRIPTION, title="Results directory", nullable=True)
     batch_size: int = spec_field(1, description="Batch size of inference.", minimum=1)
     inference_dataset_dir: str = spec_field(description="Path to the folder of videos.", mandatory=True)
     video_inf_mode: str = spec_field(
@@ -283,8 +344,8 @@ class ExportConfig:
     """Export to ONNX."""
 
     checkpoint: str = spec_field(description="Path to the checkpoint to export.", mandatory=True)
-    results_dir: str = spec_field("", description=RESULTS_DIR_DESCRIPTION, title="Results directory")
-    onnx_file: str = spec_field("", description="Path of the ONNX file to write.")
+    results_dir: str = spec_field("", description=RESULTS_DIR_DESCRIPTION, title="Results directory", nullable=True)
+    onnx_file: str = spec_field("", description="Path of the ONNX file to write.", nullable=True)
     gpu_id: int = spec_field(0, description="The GPU to export on.", minimum=0)
     batch_size: int = spec_field(
         1, description="Batch size of the exported model; -1 makes the batch axis dynamic.", minimum=-1
@@ -296,10 +357,12 @@ class ExperimentConfig:
     """The whole action-recognition experiment spec."""
 
     model_name: str = spec_field(
-        "", description="Name of model if invoking task via model_agnostic", title="Model name"
+        "", description="Name of model if invoking task via model_agnostic", title="Model name", nullable=True
     )
-    encryption_key: str = spec_field("", description="Key for encrypting model checkpoints", title="Encryption key")
-    results_dir: str = spec_field("", description=RESULTS_DIR_DESCRIPTION, title="Results directory")
+    encryption_key: str = spec_field(
+        "", description="Key for encrypting model checkpoints", title="Encryption key", nullable=True
+    )
+    results_dir: str = spec_field("", description=RESULTS_DIR_DESCRIPTION, title="Results directory", nullable=True)
     wandb: WandbConfig = section(WandbConfig, description="Weights & Biases logging.")
     model: ModelConfig = section(ModelConfig, description="Configurable parameters for the model.")
     dataset: DatasetConfig = section(DatasetConfig, description="Configurable parameters for the dataset.")

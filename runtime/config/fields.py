@@ -51,6 +51,7 @@ def spec_field(
     example: Any = None,
     example_actions: tuple[str, ...] = (),
     omit_default: bool = False,
+    nullable: bool = False,
 ) -> Any:
     """Declare one spec field.
 
@@ -58,7 +59,9 @@ def spec_field(
     ``example`` (with ``example_actions``) is a value shown in the templates of
     those actions for a field that has no default (TAO's train template shows a
     two-class ``label_map``); ``omit_default`` keeps a field out of the
-    generated defaults altogether.
+    generated defaults altogether. ``nullable`` marks TAO's ``Optional[...]``
+    fields: a spec may set them to ``null``, which means "unset" (the field's
+    default, ``''`` for paths), as tao-core writes them.
     """
     meta: dict[str, Any] = {
         "description": description,
@@ -66,6 +69,7 @@ def spec_field(
         "example": example,
         "example_actions": tuple(example_actions),
         "omit_default": omit_default,
+        "nullable": nullable,
     }
     for key, value in (
         ("title", title),
@@ -89,9 +93,14 @@ def spec_field(
     return dataclasses.field(default=default, metadata=meta)
 
 
-def section(cls: type, *, description: str = "", automl_enabled: bool | None = False, popular: bool = False) -> Any:
-    """Declare a nested config section (a dataclass-typed field)."""
-    meta: dict[str, Any] = {"description": description, "section": True}
+def section(cls: type, *, description: str = "", automl_enabled: bool | None = False, popular: bool = False,
+            in_template: bool = True) -> Any:
+    """Declare a nested config section (a dataclass-typed field).
+
+    ``in_template: False`` keeps the section in the schemas (so it is documented and validated) but out
+    of the generated defaults and spec templates (tao-core sections that TAO's own templates lack).
+    """
+    meta: dict[str, Any] = {"description": description, "section": True, "in_template": in_template}
     if automl_enabled is not None:
         meta["automl_enabled"] = automl_enabled
     if popular:
