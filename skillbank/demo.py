@@ -76,6 +76,10 @@ def run_demo(out: Path, *, trials: int, epochs: int) -> dict[str, Any]:
         "model.input_width": 32,
         "model.input_height": 32,
         "train.num_epochs": epochs,
+        # Keep the best checkpoint of each train job (by val_acc) and only the newest periodic one (for
+        # resuming), not one file per epoch: the study's jobs would otherwise keep ~1.4 GB of checkpoints.
+        "train.checkpointer.enable_topk": True,
+        "train.checkpointer.replace_periodic": True,
     }
     automl_options = {**DEMO_AUTOML, "max_trials": trials, "max_epochs": epochs}
     step(f"2/5 train through the AutoML route: {automl_options['algorithm']}, {trials} trials "
@@ -176,10 +180,10 @@ def format_summary(s: dict[str, Any]) -> str:
         f"AutoML ({s['algorithm']}, {s['trials']} trials: {s['counts'].get('COMPLETE', 0)} complete, "
         f"{s['counts'].get('PRUNED', 0)} pruned, {s['counts'].get('FAIL', 0)} failed) on the sample data, "
         f"metric {s['metric']} (evaluate job on each trial's checkpoint):",
-        f"  baseline accuracy: {s['baseline_accuracy']:.4f}   ({values(s['baseline_values'])})",
-        f"  best accuracy:     {s['best_accuracy']:.4f}   (trial {s['best_trial']}: {values(s['hyperparameters'])})"
+        f"  baseline accuracy: {s['baseline_accuracy']:.3f}%   ({values(s['baseline_values'])})",
+        f"  best accuracy:     {s['best_accuracy']:.3f}%   (trial {s['best_trial']}: {values(s['hyperparameters'])})"
         f"   [{verdict}]",
-        f"  evaluate runner on the best checkpoint: accuracy {s['evaluate_accuracy']:.4f}",
+        f"  evaluate runner on the best checkpoint: accuracy {s['evaluate_accuracy']:.3f}%",
         f"  best checkpoint:   {s['checkpoint']}",
         f"  ONNX file:         {s['onnx']}",
         f"  predictions:       {s['predictions']}",

@@ -88,3 +88,25 @@ def test_symlinked_folders_are_not_followed(tmp_path):
     _touch(results, "model_epoch_001_step_00010.pth")
     os.symlink(other, results / "linked")
     assert select_checkpoint(results).name == "model_epoch_001_step_00010.pth"
+
+
+def test_best_files_of_train_checkpointer_are_selectable_but_never_newest(tmp_path):
+    _touch(tmp_path, "train/model_epoch_003_step_00040.pth", "train/model_best_001.pth",
+           "train/best/model_best_epoch=002.pth")
+    (tmp_path / "train" / "ar_model_latest.pth").symlink_to("model_epoch_003_step_00040.pth")
+    assert {c.relative for c in list_checkpoints(tmp_path)} == {
+        "train/model_epoch_003_step_00040.pth", "train/model_best_001.pth", "train/best/model_best_epoch=002.pth"}
+    assert newest_checkpoint(tmp_path).name == "model_epoch_003_step_00040.pth"  # what resume_model takes
+    # best_checkpoint as train reports it: relative to the train folder (or a base name)
+    assert select_checkpoint(tmp_path, best="model_best_001.pth").relative == "train/model_best_001.pth"
+    assert select_checkpoint(tmp_path, best="best/model_best_epoch=002.pth").relative == \
+        "train/best/model_best_epoch=002.pth"
+
+
+def test_best_outside_the_results_folder_is_taken_by_absolute_path(tmp_path):
+    _touch(tmp_path, "results/train/model_epoch_001_step_00020.pth", "elsewhere/model_best_000.pth")
+    outside = str(tmp_path / "elsewhere" / "model_best_000.pth")
+    chosen = select_checkpoint(tmp_path / "results", best=outside)
+    assert chosen.location == outside and chosen.name == "model_best_000.pth"
+    with pytest.raises(CheckpointError, match="model_best_009"):
+        select_checkpoint(tmp_path / "results", best=str(tmp_path / "elsewhere" / "model_best_009.pth"))

@@ -231,3 +231,39 @@ def test_action_recognition_chain_on_s3(sample_data, moto_s3):  # noqa: F811
     assert jobs.get_job(train)["checkpoints"][0].startswith(f"{root}/{train}/")
     client.head_object(Bucket=bucket, Key=f"results/{export}/action_recognition.onnx")
     client.head_object(Bucket=bucket, Key=f"results/{evaluate}/evaluate/results.json")
+
+
+@pytest.mark.slow
+@needs_model
+def test_sdk_rerun_resumes_from_the_newest_and_children_take_the_best(sample_data, capsys):
+    """train.checkpointer through the SDK: children get the recorded best file; a rerun of the job into its
+    results folder gets resume_model = the newest periodic checkpoint and continues from it."""
+    from ar_cli import run_cli
+
+    overrides = {**TINY, "dataset.train_dataset_dir": str(sample_data / "train"),
+                 "dataset.val_dataset_dir": str(sample_data / "test"), "num_epochs": 3, "train.optim.lr": 0.01,
+                 "train.checkpointer.enable_topk": True, "train.checkpointer.replace_periodic": True}
+    train = jobs.create_job(SKILL, "train", overrides)
+    assert jobs.wait(train, timeout=240, poll=0.5) == COMPLETE, jobs.get_failure_analysis(train)
+    record = jobs.get_job(train)
+    folder = Path(record["results_dir"]) / "train"
+    best = record["best_checkpoint"]
+    assert re.fullmatch(r"model_best_00[012]\.pth", best) and (folder / best).is_file()
+    periodic = sorted(p.name for p in folder.glob("model_epoch_*.pth"))
+    assert periodic == ["model_epoch_002_step_00012.pth"]  # replace_periodic: only the newest is kept
+    evaluate = jobs.prepare_job(SKILL, "evaluate", {**TINY, "evaluate.test_dataset_dir": str(sample_data / "test")},
+                                parent_job_id=train)
+    assert evaluate.spec["evaluate"]["checkpoint"] == str(folder / best)
+
+    # The same job again, into its own results folder, with more epochs.
+    rerun = jobs.prepare_job(SKILL, "train", {**overrides, "num_epochs": 4}, job_id=train)
+    assert rerun.results_dir == Path(record["results_dir"])
+    assert rerun.spec["train"]["resume_training_checkpoint_path"] == str(folder / periodic[0])
+    spec = Path(record["results_dir"]) / "rerun.yaml"
+    spec.write_text(yaml.safe_dump(rerun.spec))
+    assert run_cli("train", spec=spec) == 0, capsys.readouterr().out
+    events = [json.loads(line) for line in (folder / "status.json").read_text().splitlines()]
+    assert f"Resuming training from checkpoint: {folder / periodic[0]}" in [e["message"] for e in events]
+    assert [e["epoch"] for e in events if e["message"] == "Training loop in progress"] == [0, 1, 2, 3]
+    assert sorted(p.name for p in folder.glob("model_epoch_*.pth")) == ["model_epoch_003_step_00016.pth"]
+    assert (folder / events[-1]["best_checkpoint"]).is_file()

@@ -296,3 +296,21 @@ def test_skill_outside_the_bank_is_named_by_path(tmp_path, skill_dir):
     shutil.copytree(skill_dir, fake)
     runner = generate_runner(str(fake), "train", TRAIN, automl_policy="off")
     assert _data(runner.text)["SKILL"] == str(fake.resolve())
+
+
+def test_runner_progress_lines_read_tao_status_events():
+    """Epochs counted from 1 out of max_epoch + 1, never "1 epochs"; finished and FAILURE lines say so."""
+    namespace = {"__name__": "generated_runner"}
+    exec(compile(_golden_runner().text, "runner_train_direct.py", "exec"), namespace)  # defines, runs nothing
+    line = namespace["progress_line"]
+    base = {"date": "1/5/2026", "time": "7:3:9", "verbosity": "INFO"}
+    assert line({**base, "status": "STARTED", "message": "Starting Action Recognition train."}) == "[train] started"
+    loop = {**base, "status": "RUNNING", "message": "Train metrics generated.", "epoch": 1, "max_epoch": 3,
+            "eta": "0:00:04.250000", "kpi": {"val_acc": 0.75, "val_loss": 0.5, "train_loss": 0.25}}
+    assert line(loop) == "[train] epoch 2/4  val_acc=0.7500  val_loss=0.5000  train_loss=0.2500  eta 0:00:04"
+    done = {**loop, "epoch": 3, "message": "Train finished successfully."}
+    assert line(done) == "[train] epoch 4/4  finished  val_acc=0.7500  val_loss=0.5000  train_loss=0.2500"
+    failed = {**base, "status": "FAILURE", "message": "Parameter validation error: bad"}
+    assert line(failed) == "[train] FAILURE: Parameter validation error: bad"
+    resuming = {**base, "status": "RUNNING", "message": "Resuming training from checkpoint: /r/a.pth"}
+    assert line(resuming) == "[train] Resuming training from checkpoint: /r/a.pth"

@@ -178,7 +178,8 @@ def test_pretrained_weights_of_another_backbone_are_a_clear_error(tmp_path):
         load_pretrained_weights(build_model(cfg, 3), cfg)
 
 
-@pytest.mark.parametrize("name", ["rgb_2d_resnet_18", "joint_2d_resnet_18", "rgb_3d_resnet_18", "joint_3d_resnet_18"])
+@pytest.mark.parametrize("name", ["rgb_2d_resnet_18", "joint_2d_resnet_18", "rgb_3d_resnet_18", "joint_3d_resnet_18",
+                                  "rgb_3d_i3d"])
 def test_onnx_export_of_a_tao_checkpoint_reproduces_taos_logits(tmp_path, name):
     import onnx
     import onnxruntime as ort

@@ -1,10 +1,16 @@
-"""``action_recognition train``: every model_type x input_type pair, checkpoints, status.json, exact resume."""
+"""``action_recognition train``: every model_type x input_type pair, checkpoints, TAO's status.json, resume."""
 from __future__ import annotations
 
 import os
+import re
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
+import yaml
 
 torch = pytest.importorskip("torch")
 
@@ -21,8 +27,44 @@ PAIRS = {
                     "dataset.augmentation_config.scales=[1.0, 0.875]"],
     ("of", "3d"): ["model.backbone=i3d", "dataset.augmentation_config.train_crop_type=no_crop"],
     ("joint", "3d"): ["model.backbone=i3d", "train.optim.lr_scheduler=AutoReduce", "train.optim.lr_monitor=train_loss",
-                      "train.validation_interval=2"],
+                      "train.validation_interval=2", "train.num_epochs=2"],  # TAO: validation_interval <= num_epochs
 }
+DURATION = re.compile(r"^\d+:\d{2}:\d{2}(\.\d{6})?$")  # str(timedelta), as TAO writes time_per_epoch and eta
+
+
+def check_tao_train_lines(events: list[dict], num_epochs: int, steps_per_epoch: int, validated: set[int]) -> None:
+    """status.json holds TAO's training lines, in TAO's order, with TAO's fields (parity README section 5)."""
+    expected = ["Starting Action Recognition train.", "Starting Training Loop."]
+    for epoch in range(num_epochs):
+        expected += (["Eval metrics generated."] if epoch in validated else []) + [
+            "Training loop in progress", "Train metrics generated."]
+    expected += ["Training loop complete.", "Train finished successfully."]
+    assert [e["message"] for e in events] == expected
+    assert [e["status"] for e in events[:2]] == ["STARTED", "STARTED"]
+    assert all(e["status"] == "RUNNING" for e in events[2:])
+    for e in events:
+        assert re.fullmatch(r"[1-9]\d?/[1-9]\d?/\d{4}", e["date"])  # M/D/YYYY and H:M:S, not zero padded
+        assert re.fullmatch(r"\d{1,2}:\d{1,2}:\d{1,2}", e["time"])
+        assert e["verbosity"] == "INFO"
+    loops = [e for e in events if e["message"] == "Training loop in progress"]
+    assert [e["epoch"] for e in loops] == list(range(num_epochs))
+    assert [e["step"] for e in loops] == [steps_per_epoch * (i + 1) for i in range(num_epochs)]
+    for e in loops:
+        assert e["max_epoch"] == num_epochs - 1 and e["max_step"] == num_epochs * steps_per_epoch
+        assert all(DURATION.match(e[k]) for k in ("time_per_epoch", "time_per_step", "eta"))
+    assert loops[-1]["eta"] == "0:00:00"
+    previous = None
+    for i, e in enumerate(events):
+        if e["message"] == "Eval metrics generated.":
+            assert set(e["kpi"]) == {"val_loss", "val_acc"} and 0 <= e["kpi"]["val_acc"] <= 1
+        elif e["message"] == "Train metrics generated.":
+            assert set(e["kpi"]) == {"train_loss", "train_acc"} and e["kpi"]["train_loss"] > 0
+            assert 0 <= e["kpi"]["train_acc"] <= 1
+        elif previous is not None:  # every other line repeats the last kpi
+            assert e.get("kpi") == previous, (i, e)
+        previous = e.get("kpi", previous)
+    for e in loops:  # the loop line of a validated epoch carries that epoch's val kpi
+        assert ("val_acc" in e.get("kpi", {})) == (e["epoch"] in validated)
 
 
 @pytest.mark.slow
@@ -30,6 +72,7 @@ PAIRS = {
 def test_every_pair_trains_one_epoch_and_exports_with_parity(sample_data, tmp_path, model_type, input_type, capsys):
     out = tmp_path / "r"
     extra = PAIRS[(model_type, input_type)]
+    epochs = 2 if "train.num_epochs=2" in extra else 1
     rc = run_cli("train", f"results_dir={out}", *data_paths(sample_data), *TINY, "train.num_epochs=1",
                  f"model.model_type={model_type}", f"model.input_type={input_type}", *extra)
     log = capsys.readouterr().out
@@ -39,20 +82,18 @@ def test_every_pair_trains_one_epoch_and_exports_with_parity(sample_data, tmp_pa
     if "train.checkpoint_interval_unit=step" in extra:
         assert names == ["model_epoch_000_step_00001.pth", "model_epoch_000_step_00002.pth"]
     else:
-        assert names == ["model_epoch_000_step_00002.pth"]
+        assert names == [f"model_epoch_{e:03d}_step_{2 * (e + 1):05d}.pth" for e in range(epochs)]
     latest = train / "ar_model_latest.pth"
     assert latest.is_symlink() and os.readlink(latest) == names[-1]
 
+    validated = {1} if "train.validation_interval=2" in extra else set(range(epochs))
     events = status_lines(train)
-    assert [e["status"] for e in events] == ["STARTED", "RUNNING", "SUCCESS"]
-    running = events[1]
-    assert running["epoch"] == 0 and running["max_epoch"] == 1
-    assert set(running["kpi"]) == {"train_loss", "train_acc", "val_loss", "val_acc"}
-    assert running["kpi"]["train_loss"] > 0 and 0 <= running["kpi"]["train_acc"] <= 1
-    validated = "train.validation_interval=2" not in extra
-    assert (running["kpi"]["val_acc"] is not None) == validated
-    assert running["time_per_epoch"] and running["eta"] == "0:00:00"
-    assert "Epoch 1/1: train_loss=" in log  # the per-epoch log line
+    check_tao_train_lines(events, epochs, 2, validated)
+    assert events[-1]["checkpoint"] == str(train / names[-1]) and "best_checkpoint" not in events[-1]
+    assert f"Epoch {epochs}/{epochs}: train_loss=" in log  # the per-epoch log line
+    saved = yaml.safe_load((train / "experiment.yaml").read_text())  # TAO's experiment.yaml: the resolved spec
+    assert saved["results_dir"] == saved["train"]["results_dir"] == str(train)
+    assert saved["model"]["model_type"] == model_type and {"evaluate", "inference", "export"} <= set(saved)
 
     onnx_file = tmp_path / "model.onnx"
     batch = "-1" if input_type == "2d" else "2"
@@ -69,7 +110,7 @@ def test_every_pair_trains_one_epoch_and_exports_with_parity(sample_data, tmp_pa
     inputs = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in graph.input}
     expected = {"rgb": ["input_rgb"], "of": ["input_of"], "joint": ["input_rgb", "input_of"]}[model_type]
     assert list(inputs) == expected
-    assert all(dims[0] == ("batch" if batch == "-1" else 2) for dims in inputs.values())
+    assert all(dims[0] == "batch" for dims in inputs.values())  # TAO: a dynamic batch axis whatever batch_size
     if input_type == "2d" and model_type == "rgb":
         assert inputs["input_rgb"][1:] == [9, 32, 32]
     if input_type == "3d" and model_type == "joint":
@@ -103,8 +144,130 @@ def test_resume_continues_with_the_same_counters_and_optimizer_state(sample_data
     for index, state in straight["optimizer_states"][0]["state"].items():
         assert torch.equal(resumed["optimizer_states"][0]["state"][index]["momentum_buffer"],
                            state["momentum_buffer"])
-    epochs = [e["epoch"] for e in status_lines(tmp_path / "b" / "train") if e["status"] == "RUNNING"]
-    assert epochs == [1]
+    events = status_lines(tmp_path / "b" / "train")
+    assert f"Resuming training from checkpoint: {first}" in [e["message"] for e in events]
+    assert [e["epoch"] for e in events if e["message"] == "Training loop in progress"] == [1]
+
+
+@pytest.mark.slow
+def test_a_rerun_on_the_same_results_dir_continues_where_it_stopped(sample_data, tmp_path, capsys):
+    """TAO's auto-resume: the same command with a larger num_epochs continues from ar_model_latest.pth."""
+    common = [*data_paths(sample_data), *TINY, "train.optim.lr=0.01", "train.optim.lr_steps=[1]", "wandb.enable=false"]
+    assert run_cli("train", f"results_dir={tmp_path / 'straight'}", *common, "train.num_epochs=2") == 0
+    out = tmp_path / "rerun"
+    assert run_cli("train", f"results_dir={out}", *common, "train.num_epochs=1") == 0
+    assert run_cli("train", f"results_dir={out}", *common, "train.num_epochs=2") == 0
+    capsys.readouterr()
+    train = out / "train"
+    straight = _load(tmp_path / "straight" / "train" / "model_epoch_001_step_00004.pth")
+    resumed = _load(train / "model_epoch_001_step_00004.pth")
+    assert (resumed["epoch"], resumed["global_step"]) == (straight["epoch"], straight["global_step"]) == (1, 4)
+    assert resumed["optimizer_states"][0]["param_groups"] == straight["optimizer_states"][0]["param_groups"]
+    assert resumed["optimizer_states"][0]["param_groups"][0]["lr"] == pytest.approx(0.001)  # decayed at epoch 1
+    for index, state in straight["optimizer_states"][0]["state"].items():
+        assert torch.equal(resumed["optimizer_states"][0]["state"][index]["momentum_buffer"],
+                           state["momentum_buffer"])
+    for key, value in straight["state_dict"].items():
+        assert torch.equal(resumed["state_dict"][key], value), key
+    events = status_lines(train)  # appended: both runs' lines, epochs and steps continue
+    messages = [e["message"] for e in events]
+    assert messages.count("Starting Action Recognition train.") == 2
+    assert messages.count("Train finished successfully.") == 2
+    assert f"Resuming training from checkpoint: {train / 'model_epoch_000_step_00002.pth'}" in messages
+    loops = [(e["epoch"], e["step"], e["max_epoch"]) for e in events if e["message"] == "Training loop in progress"]
+    assert loops == [(0, 2, 0), (1, 4, 1)]
+
+    # Once num_epochs is reached, the same command ends at once, successfully, and says so.
+    files = {p.name: p.stat().st_mtime_ns for p in train.glob("*.pth")}
+    assert run_cli("train", f"results_dir={out}", *common, "train.num_epochs=2") == 0
+    assert "Training already reached train.num_epochs=2" in capsys.readouterr().out
+    events = status_lines(train)
+    assert events[-3]["message"] == f"Resuming training from checkpoint: {train / 'model_epoch_001_step_00004.pth'}"
+    assert events[-2]["message"].startswith("Training already reached train.num_epochs=2 (2 epochs done in ")
+    assert events[-1]["message"] == "Train finished successfully." and events[-1]["status"] == "RUNNING"
+    assert {p.name: p.stat().st_mtime_ns for p in train.glob("*.pth")} == files
+
+
+def _status(folder: Path) -> list[dict]:
+    from skillbank.runtime.action_recognition.status_log import read_status
+
+    return read_status(folder)  # skips a line cut by SIGKILL
+
+
+@pytest.mark.slow
+def test_a_killed_run_finishes_when_the_same_command_runs_again(sample_data, tmp_path):
+    """SIGKILL mid-run, then the same command: it resumes from the newest checkpoint (at most one interval lost)."""
+    out = tmp_path / "r"
+    train = out / "train"
+    command = [sys.executable, "-m", "skillbank.runtime.action_recognition.entrypoint", "train",
+               "-e", str(template("train")), f"results_dir={out}", *data_paths(sample_data), *TINY,
+               "train.num_epochs=12", "wandb.enable=false"]
+    env = {**os.environ, "OMP_NUM_THREADS": "2"}
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    seen, deadline = -1, time.monotonic() + 240
+    try:
+        while process.poll() is None and time.monotonic() < deadline:
+            loops = [e["epoch"] for e in _status(train) if e.get("message") == "Training loop in progress"]
+            if loops and loops[-1] >= 2:
+                seen = loops[-1]
+                break
+            time.sleep(0.02)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert seen >= 2, "the run ended before it could be killed"
+    assert process.returncode == -signal.SIGKILL
+    for path in train.glob("model_epoch_*.pth"):  # every checkpoint on disk is complete
+        assert set(_load(path)) >= {"state_dict", "optimizer_states", "loops"}, path
+
+    rerun = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
+    events = _status(train)
+    resumed = [e["message"] for e in events if e["message"].startswith("Resuming training from checkpoint: ")]
+    assert len(resumed) == 1
+    epoch = int(re.search(r"model_epoch_(\d+)_step_", resumed[0]).group(1))
+    assert epoch >= seen - 1  # checkpoint_interval is 1 epoch: at most one interval lost
+    after = events[[e["message"] for e in events].index(resumed[0]):]
+    assert [e["epoch"] for e in after if e["message"] == "Training loop in progress"] == list(range(epoch + 1, 12))
+    assert after[-1]["message"] == "Train finished successfully."
+    assert os.readlink(train / "ar_model_latest.pth") == "model_epoch_011_step_00024.pth"
+    assert not list(train.glob(".*.tmp"))
+
+
+@pytest.mark.slow
+def test_best_checkpoints_are_kept_ranked_and_reported(sample_data, tmp_path, capsys):
+    """train.checkpointer: top-k best files, replace_periodic, dirpath/filename/monitor/mode, best_checkpoint."""
+    common = [*data_paths(sample_data), *TINY, "train.optim.lr=0.01", "wandb.enable=false"]
+    out = tmp_path / "a"
+    rc = run_cli("train", f"results_dir={out}", *common, "train.num_epochs=4", "train.checkpointer.enable_topk=true",
+                 "train.checkpointer.replace_periodic=true", "train.checkpointer.save_top_k=2")
+    assert rc == 0, capsys.readouterr().out
+    train = out / "train"
+    events = status_lines(train)
+    val_acc = [e["kpi"]["val_acc"] for e in events if e["message"] == "Eval metrics generated."]
+    top = sorted(range(4), key=lambda epoch: -val_acc[epoch])[:2]  # stable: the older of equal scores first
+    assert sorted(p.name for p in train.glob("*.pth")) == sorted(
+        ["ar_model_latest.pth", "model_epoch_003_step_00008.pth", *(f"model_best_{e:03d}.pth" for e in top)])
+    assert os.readlink(train / "ar_model_latest.pth") == "model_epoch_003_step_00008.pth"
+    assert events[-1]["best_checkpoint"] == f"model_best_{top[0]:03d}.pth"
+    assert events[-1]["checkpoint"] == str(train / "model_epoch_003_step_00008.pth")
+    best = _load(train / events[-1]["best_checkpoint"])
+    assert best["epoch"] == top[0] and "optimizer_states" in best  # a full checkpoint of that epoch
+
+    # monitor val_loss (mode: min, unset), a folder outside the results, a pattern with metric names
+    out = tmp_path / "b"
+    rc = run_cli("train", f"results_dir={out}", *common, "train.num_epochs=3", "train.checkpointer.enable_topk=true",
+                 "train.checkpointer.monitor=val_loss", f"train.checkpointer.dirpath={tmp_path / 'best'}",
+                 "train.checkpointer.filename=ar_{epoch}_{val_loss:.3f}",
+                 "train.checkpointer.auto_insert_metric_name=true")
+    assert rc == 0, capsys.readouterr().out
+    events = status_lines(out / "train")
+    val_loss = [e["kpi"]["val_loss"] for e in events if e["message"] == "Eval metrics generated."]
+    epoch = min(range(3), key=lambda e: val_loss[e])
+    name = f"ar_epoch={epoch}_val_loss={val_loss[epoch]:.3f}.pth"
+    assert [p.name for p in (tmp_path / "best").iterdir()] == [name]
+    assert events[-1]["best_checkpoint"] == str(tmp_path / "best" / name)  # outside: an absolute path
+    assert len(list((out / "train").glob("model_epoch_*.pth"))) == 3  # no replace_periodic: all periodic kept
 
 
 @pytest.mark.slow
@@ -119,6 +282,30 @@ def test_the_train_template_runs_with_paths_and_tiny_sizes_only(sample_data, tmp
     assert rc == 0, log
     assert "falls back" in log or "logging locally" in log  # wandb.enable: true without wandb
     assert (tmp_path / "train" / "model_epoch_000_step_00008.pth").is_file()
+
+
+def test_tao_assertions_and_bad_checkpointer_settings_exit_2_naming_the_keys(tmp_path, capsys):
+    rc = run_cli("train", f"results_dir={tmp_path}", "train.num_epochs=2", "train.validation_interval=3",
+                 "train.checkpoint_interval=5")
+    assert rc == 2
+    log = capsys.readouterr().out
+    last = status_lines(tmp_path / "train")[-1]
+    assert last["status"] == "FAILURE" and last["message"].startswith("Configuration error: ")
+    for text in ("train.validation_interval=3 is above train.num_epochs=2",
+                 "train.checkpoint_interval=5 is above train.num_epochs=2"):
+        assert text in log and text in last["message"]
+    # a step interval may exceed the epochs
+    assert run_cli("train", f"results_dir={tmp_path}", "train.num_epochs=2", "train.checkpoint_interval=5",
+                   "train.checkpoint_interval_unit=step", "train.checkpointer.enable_topk=true",
+                   "train.checkpointer.monitor=accuracy") == 2
+    assert "train.checkpointer.monitor='accuracy': not a metric this model logs; allowed: val_loss, val_acc" \
+        in capsys.readouterr().out
+    assert run_cli("train", f"results_dir={tmp_path}", "train.resume_training_checkpoint_path=/x/model.ckpt") == 2
+    assert "train.resume_training_checkpoint_path='/x/model.ckpt': a resume checkpoint must be a .pth or .tlt file" \
+        in capsys.readouterr().out
+    assert run_cli("train", f"results_dir={tmp_path}", "train.checkpointer.enable_topk=true",
+                   "train.checkpointer.filename=best_{acc}") == 2
+    assert "train.checkpointer.filename='best_{acc}': unknown field(s) acc" in capsys.readouterr().out
 
 
 def test_bad_spec_exits_2_naming_the_key(tmp_path, capsys):
@@ -148,9 +335,6 @@ def test_missing_training_data_exits_1_with_a_failure_line(tmp_path, capsys):
 
 
 def test_help_is_fast_and_imports_no_torch():
-    import subprocess
-    import sys
-
     code = ("import sys; from skillbank.runtime.action_recognition import entrypoint as e; "
             "e.build_parser().format_help(); assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)

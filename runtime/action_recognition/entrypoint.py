@@ -12,7 +12,8 @@ import sys
 
 ACTIONS = {
     "train": "Train a model; writes <results_dir>/train/model_epoch_<EEE>_step_<SSSSS>.pth, "
-             "ar_model_latest.pth and status.json.",
+             "ar_model_latest.pth (best files too with train.checkpointer.enable_topk), experiment.yaml and "
+             "status.json. Rerun on the same results_dir to resume from ar_model_latest.pth (as TAO).",
     "evaluate": "Evaluate a checkpoint on a labelled test set (evaluate.checkpoint, evaluate.test_dataset_dir); "
                 "writes <results_dir>/evaluate/results.json and confusion_matrix.png.",
     "inference": "Classify every video of a folder (inference.checkpoint, inference.inference_dataset_dir); "
@@ -32,8 +33,9 @@ examples:
 
 Overrides are dotted spec keys with YAML values (model.input_width=112, train.optim.lr_steps=[5,8],
 dataset.label_map='{catch: 0, smile: 1}'); they replace the spec file's values. Outputs go to
-<action>.results_dir when set, else <results_dir>/<action>. Exit codes: 0 ok, 1 the action failed
-(see status.json), 2 bad spec or arguments.
+<action>.results_dir when set, else <results_dir>/<action>, with experiment.yaml (the resolved spec)
+and status.json (TAO's status lines). Exit codes: 0 ok, 1 the action failed or was interrupted (a
+FAILURE line in status.json), 2 bad spec or arguments.
 """
 
 

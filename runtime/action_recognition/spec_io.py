@@ -1,13 +1,17 @@
 """Load ``-e spec.yaml`` plus ``dotted.key=value`` overrides into an ``ExperimentConfig``.
 
 Checks every field against its dataclass declaration (type, enum, minimum/maximum) and reports all
-problems at once, each naming the dotted key, the value and what is allowed. Needs no torch.
+problems at once, each naming the dotted key, the value and what is allowed. TAO's ``Optional``
+fields (declared ``nullable``) may be ``null``, as tao-core writes them: null means unset (the
+field's default, ``''`` for paths). Also builds what TAO saves as ``experiment.yaml``. Needs no torch.
 """
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import os
+import types
 import typing
 from pathlib import Path
 from typing import Any
@@ -93,6 +97,11 @@ def set_override(spec: dict[str, Any], key: str, value: Any) -> None:
 def _type_problem(key: str, value: Any, kind: Any) -> tuple[Any, str | None]:
     """(value, problem): the value converted where that is lossless, or a message."""
     origin = typing.get_origin(kind)
+    if origin in (typing.Union, types.UnionType):  # ``str | None``: None is fine, else the other type
+        if value is None:
+            return value, None
+        (kind,) = [a for a in typing.get_args(kind) if a is not type(None)]
+        return _type_problem(key, value, kind)
     if kind is bool:
         return value, None if isinstance(value, bool) else "expected true or false"
     if kind is int:
@@ -153,13 +162,16 @@ def check_values(spec: dict[str, Any], cls: type = ExperimentConfig, prefix: str
             continue
         if value == MISSING_VALUE:
             continue  # mandatory-and-missing is checked per action
+        if value is None and f.metadata.get("nullable"):
+            spec[f.name] = _default(f)  # TAO's Optional field set to null: unset
+            continue
         value, problem = _type_problem(key, value, kind)
         if problem:
             problems.append(f"{key}: {problem}, got {value!r}")
             continue
         spec[f.name] = value
         meta = f.metadata
-        if meta.get("enum") and value not in meta["enum"]:
+        if meta.get("enum") and value is not None and value not in meta["enum"]:
             problems.append(f"{key}: {value!r} is not allowed; allowed: {', '.join(map(str, meta['enum']))}")
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             if meta.get("minimum") is not None and value < meta["minimum"]:
@@ -167,6 +179,12 @@ def check_values(spec: dict[str, Any], cls: type = ExperimentConfig, prefix: str
             if meta.get("maximum") is not None and value > meta["maximum"]:
                 problems.append(f"{key}: {value!r} is above the maximum {meta['maximum']}")
     return problems
+
+
+def _default(f: dataclasses.Field) -> Any:
+    if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
+        return f.default_factory()  # type: ignore[misc]
+    return copy.deepcopy(f.default)
 
 
 def missing_values(spec: dict[str, Any], action: str) -> list[str]:
@@ -235,3 +253,38 @@ def redacted(spec: dict[str, Any]) -> dict[str, Any]:
         if out.get(key):
             out[key] = ""
     return out
+
+
+def experiment_spec(spec: dict[str, Any], action: str) -> dict[str, Any]:
+    """What TAO saves as ``<results folder>/experiment.yaml`` for ``action``, from the full resolved spec.
+
+    Every section, with ``results_dir`` set as TAO's ``update_results_dir`` does: ``<action>.results_dir``
+    when set, else ``<results_dir>/<action>``, written both at the top level and in the action's section.
+    Secrets are blanked (TAO would keep them; here they never reach a file). Pure: dict in, dict out.
+    """
+    out = redacted(copy.deepcopy(spec))
+    section = out.get(action)
+    own = section.get("results_dir") if isinstance(section, dict) else None
+    if own:
+        out["results_dir"] = own
+    elif out.get("results_dir"):
+        out["results_dir"] = os.path.join(out["results_dir"], action)
+        if isinstance(section, dict):
+            section["results_dir"] = out["results_dir"]
+    else:
+        raise SpecError([f"results_dir: empty; set results_dir=<folder> (or {action}.results_dir)"])
+    return out
+
+
+def write_experiment_yaml(config: ExperimentConfig, action: str) -> Path:
+    """Write ``experiment.yaml`` (see :func:`experiment_spec`) into the action's results folder."""
+    from skillbank.runtime.config.loading import to_dict
+    from skillbank.runtime.yaml_io import safe_dump
+
+    folder = results_dir(config, action)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "experiment.yaml"
+    tmp = folder / ".experiment.yaml.tmp"
+    tmp.write_text(safe_dump(experiment_spec(to_dict(config), action)), encoding="utf-8")
+    os.replace(tmp, path)
+    return path

@@ -1,4 +1,11 @@
-"""``status.json``: one JSON line per event (TAO's status format), read by job followers and AutoML."""
+"""``status.json``: one JSON line per event, exactly as TAO's status logger writes them.
+
+Every line holds ``date`` ("M/D/YYYY") and ``time`` ("H:M:S"), neither zero padded, ``status``
+(STARTED, RUNNING, SUCCESS, FAILURE, SKIPPED), ``verbosity`` ("INFO"), ``message``, then the event's
+data fields and ``kpi``. As TAO's logger does, the writer keeps the last ``kpi`` it was given and
+repeats it on every later line. Only the global rank-zero process writes (TAO's ``rank_zero_only``).
+Job followers, AutoML and the SDK read these lines; TAO's readers ignore fields they do not know.
+"""
 from __future__ import annotations
 
 import datetime as dt
@@ -7,36 +14,77 @@ import os
 from pathlib import Path
 from typing import Any
 
-STARTED, RUNNING, SUCCESS, FAILURE = "STARTED", "RUNNING", "SUCCESS", "FAILURE"
+STARTED, RUNNING, SUCCESS, FAILURE, SKIPPED = "STARTED", "RUNNING", "SUCCESS", "FAILURE", "SKIPPED"
+INFO = "INFO"
 STATUS_FILE = "status.json"
+_RANK_VARIABLES = ("RANK", "LOCAL_RANK", "NODE_RANK", "SLURM_PROCID", "JSM_NAMESPACE_RANK")
 
 
 def format_duration(seconds: float | None) -> str | None:
-    """``0:00:05.123456``-style, as TAO writes ``time_per_epoch`` and ``eta``."""
-    return None if seconds is None else str(dt.timedelta(seconds=round(seconds, 3)))
+    """``0:00:05.123456``: ``str(timedelta)``, as TAO writes ``time_per_epoch``, ``time_per_step`` and ``eta``."""
+    return None if seconds is None else str(dt.timedelta(seconds=seconds))
+
+
+def tao_date_time(now: dt.datetime) -> tuple[str, str]:
+    """TAO's ``date`` and ``time`` fields: ``M/D/YYYY`` and ``H:M:S`` without zero padding."""
+    return f"{now.month}/{now.day}/{now.year}", f"{now.hour}:{now.minute}:{now.second}"
+
+
+def is_rank_zero() -> bool:
+    """Whether this process is the global rank zero (a process no launcher numbered counts as zero)."""
+    return all(os.environ.get(name, "0") in ("", "0") for name in _RANK_VARIABLES)
 
 
 class StatusWriter:
-    """Appends status events to ``<folder>/status.json`` (creates the folder)."""
+    """Appends TAO-format status events to ``<folder>/status.json`` (creates the folder on first write).
 
-    def __init__(self, folder: str | os.PathLike):
+    ``write(status, message, kpi=..., **fields)`` returns the event it wrote (or would have written,
+    on a rank that does not write). A ``kpi`` given becomes the writer's ``kpi`` and is repeated on
+    every later line, until another replaces it.
+    """
+
+    def __init__(self, folder: str | os.PathLike, *, enabled: bool | None = None):
         self.path = Path(folder) / STATUS_FILE
+        self.enabled = is_rank_zero() if enabled is None else enabled
+        self.kpi: dict[str, Any] | None = None
 
-    def write(self, status: str, message: str = "", **fields: Any) -> dict[str, Any]:
-        now = dt.datetime.now()
-        event = {"date": now.strftime("%m/%d/%Y"), "time": now.strftime("%H:%M:%S"), "status": status}
+    def write(self, status: str = RUNNING, message: str = "", *, kpi: dict[str, Any] | None = None,
+              verbosity: str = INFO, **fields: Any) -> dict[str, Any]:
+        if kpi is not None:
+            self.kpi = dict(kpi)
+        date, time = tao_date_time(dt.datetime.now())
+        event: dict[str, Any] = {"date": date, "time": time, "status": status, "verbosity": verbosity,
+                                 "message": message}
         event.update(fields)
-        event["message"] = message
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(json.dumps(event) + "\n")
-            handle.flush()
+        if self.kpi:
+            event["kpi"] = dict(self.kpi)
+        if self.enabled:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a", encoding="utf-8") as handle:
+                handle.write(json.dumps(event, default=_plain) + "\n")
+                handle.flush()
         return event
 
 
+def _plain(value: Any) -> Any:
+    """NumPy / torch scalars as Python numbers (TAO's writer fails on a NumPy float32 under NumPy 2)."""
+    item = getattr(value, "item", None)
+    if callable(item):
+        return item()
+    return str(value)
+
+
 def read_status(folder: str | os.PathLike) -> list[dict[str, Any]]:
-    """Every event in ``<folder>/status.json``, oldest first."""
+    """Every complete event in ``<folder>/status.json``, oldest first (a line being written is skipped)."""
     path = Path(folder) / STATUS_FILE
     if not path.is_file():
         return []
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    events = []
+    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
+        try:
+            event = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if isinstance(event, dict):
+            events.append(event)
+    return events

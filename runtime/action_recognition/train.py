@@ -1,23 +1,97 @@
-"""``action_recognition train``: fit the model with Lightning, write checkpoints and status.json events."""
+"""``action_recognition train``: fit the model with Lightning, write checkpoints and TAO's status.json lines.
+
+Resuming follows TAO (``initialize_train_experiment``): the checkpoint is
+``train.resume_training_checkpoint_path`` when set, else the real path of the first ``*_latest.pth`` in
+the train results folder (the newest ``model_epoch_<EEE>_step_<SSSSS>.pth`` when that link is broken),
+else none. It must be a ``.pth`` or ``.tlt`` file; a RUNNING line "Resuming training from checkpoint:
+<path>" is written and Lightning restores weights, optimiser, scheduler and loop counters from it, so a
+rerun on the same results folder continues (status.json is appended). A rerun that already reached
+``train.num_epochs`` ends at once, successfully, and says so.
+"""
 from __future__ import annotations
 
 import copy
 import logging
+import os
+import re
 import sys
 from pathlib import Path
+from typing import Any
 
-from skillbank.runtime.config.action_recognition import ExperimentConfig
+from skillbank.runtime.config.action_recognition import ExperimentConfig, TrainConfig
 
-from .spec_io import results_dir
-from .status_log import FAILURE, SUCCESS, StatusWriter
+from .spec_io import SpecError, results_dir
+from .status_log import RUNNING, StatusWriter
 
 log = logging.getLogger("skillbank.action_recognition")
+RESUME_KEY = "train.resume_training_checkpoint_path"
+RESUME_SUFFIXES = (".pth", ".tlt")
+_PERIODIC = re.compile(r"^model_epoch_(\d+)_step_(\d+)\.pth$")
+
+
+# -- settings checks and resume lookup (no torch) ------------------------------------------------
+
+def interval_problems(train: TrainConfig) -> list[str]:
+    """TAO's assertions: validation_interval and (epoch unit) checkpoint_interval must not exceed num_epochs."""
+    problems = []
+    n = train.num_epochs
+    if train.validation_interval > n:
+        problems.append(f"train.validation_interval={train.validation_interval} is above train.num_epochs={n}; "
+                        f"set train.validation_interval <= {n} (or raise train.num_epochs)")
+    if train.checkpoint_interval_unit == "epoch" and train.checkpoint_interval > n:
+        problems.append(f"train.checkpoint_interval={train.checkpoint_interval} is above train.num_epochs={n}; "
+                        f"set train.checkpoint_interval <= {n} (or raise train.num_epochs)")
+    return problems
+
+
+def newest_periodic(folder: Path) -> Path | None:
+    """The ``model_epoch_<EEE>_step_<SSSSS>.pth`` of ``folder`` with the highest (epoch, step)."""
+    found = [(int(m.group(1)), int(m.group(2)), p) for p in folder.glob("model_epoch_*_step_*.pth")
+             if (m := _PERIODIC.match(p.name)) and p.is_file()]
+    return max(found)[2] if found else None
+
+
+def resume_checkpoint(spec_value: str, folder: str | os.PathLike) -> str | None:
+    """The checkpoint to resume from, as TAO finds it (see the module docstring); None to start fresh."""
+    path = spec_value or None
+    if path is None:
+        folder = Path(folder)
+        links = sorted(folder.glob("*_latest.pth")) if folder.is_dir() else []
+        if links:
+            real = os.path.realpath(links[0])
+            if os.path.isfile(real):
+                path = real
+            else:
+                newest = newest_periodic(folder)
+                path = str(newest.absolute()) if newest else None
+                log.info("%s is a broken link; resuming from the newest periodic checkpoint instead: %s",
+                         links[0], path)
+    if path is not None and not str(path).endswith(RESUME_SUFFIXES):
+        raise SpecError([f"{RESUME_KEY}={path!r}: a resume checkpoint must be a .pth or .tlt file"])
+    return path
+
+
+def epochs_done(checkpoint: dict[str, Any]) -> int:
+    """How many epochs the checkpoint's run completed (Lightning's loop counters, else ``epoch + 1``)."""
+    try:
+        processed = checkpoint["loops"]["fit_loop"]["epoch_progress"]["current"]["processed"]
+        if isinstance(processed, int):
+            return processed
+    except (KeyError, TypeError):
+        pass
+    epoch = checkpoint.get("epoch")
+    return epoch + 1 if isinstance(epoch, int) else 0
 
 
 def _announce_ignored(cfg: ExperimentConfig) -> None:
     if cfg.encryption_key:
         log.info("encryption_key is set: this runtime writes plain .pth checkpoints; the key is not used.")
+    c = cfg.train.checkpointer
+    if c.replace_periodic and not c.enable_topk:
+        log.info("train.checkpointer.replace_periodic has no effect without train.checkpointer.enable_topk")
 
+
+# -- Lightning -----------------------------------------------------------------------------------
 
 class _DropLightningTips(logging.Filter):
     """Lightning's advertising lines are noise in a job log."""
@@ -31,6 +105,8 @@ def quiet_lightning() -> None:
     import warnings
 
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
+    # A TAO checkpoint names TAO's ModelCheckpoint callback; its state is not needed to resume here.
+    warnings.filterwarnings("ignore", message=r".*callbacks used to create the checkpoint need to be provided")
     for name in ("pytorch_lightning", "lightning.pytorch"):
         for handler in logging.getLogger(name).handlers:
             if not any(isinstance(f, _DropLightningTips) for f in handler.filters):
@@ -47,20 +123,18 @@ def _seed_and_flags(cfg: ExperimentConfig) -> None:
     torch.backends.cudnn.deterministic = cfg.train.cudnn.deterministic
 
 
-def build_trainer(cfg: ExperimentConfig, out: Path, steps_per_epoch: int, extra_callbacks=(), validate: bool = True):
+def build_trainer(cfg: ExperimentConfig, out: Path, steps_per_epoch: int, extra_callbacks=(), validate: bool = True,
+                  status: StatusWriter | None = None):
     """The Lightning Trainer of a spec: devices, epochs, validation and checkpoint intervals, loggers."""
     import pytorch_lightning as pl
 
-    from .callbacks import PeriodicCheckpoint, StatusAndLogLine
+    from .callbacks import CheckpointSaver, TrainStatus
     from .devices import trainer_devices
     from .experiment_loggers import build_loggers
 
     t = cfg.train
-    callbacks = [
-        PeriodicCheckpoint(out, t.checkpoint_interval, t.checkpoint_interval_unit),
-        StatusAndLogLine(StatusWriter(out), t.num_epochs),
-        *extra_callbacks,
-    ]
+    saver = CheckpointSaver(out, t.checkpoint_interval, t.checkpoint_interval_unit, checkpointer=t.checkpointer)
+    callbacks = [saver, TrainStatus(status or StatusWriter(out), t.num_epochs, saver), *extra_callbacks]
     return pl.Trainer(
         **trainer_devices(t.num_gpus, t.gpu_ids, t.num_nodes),
         max_epochs=t.num_epochs,
@@ -70,7 +144,7 @@ def build_trainer(cfg: ExperimentConfig, out: Path, steps_per_epoch: int, extra_
         gradient_clip_algorithm="norm",
         callbacks=callbacks,
         logger=build_loggers(cfg, out),
-        enable_checkpointing=False,  # our PeriodicCheckpoint writes the exact file names
+        enable_checkpointing=False,  # our CheckpointSaver writes the exact file names
         enable_progress_bar=sys.stdout.isatty(),
         enable_model_summary=True,
         num_sanity_val_steps=0,
@@ -80,9 +154,14 @@ def build_trainer(cfg: ExperimentConfig, out: Path, steps_per_epoch: int, extra_
     )
 
 
-def train(cfg: ExperimentConfig) -> dict:
-    """Train per ``cfg``; returns the final KPIs and the newest checkpoint. Raises on any failure."""
-    from .callbacks import PeriodicCheckpoint
+def train(cfg: ExperimentConfig, status: StatusWriter | None = None) -> dict[str, Any]:
+    """Train per ``cfg``, writing TAO's training lines to ``status``; returns KPIs and checkpoints.
+
+    Raises on any failure (the caller, :func:`run`, turns it into a FAILURE line and an exit code).
+    """
+    from skillbank.runtime.config.loading import ConfigError
+
+    from .callbacks import CheckpointSaver, best_checkpoint_name, monitor_and_mode
     from .checkpoint_io import checkpoint_model_config, read_checkpoint
     from .data.datamodule import ActionDataModule
     from .lightning_module import ActionRecognitionModule
@@ -91,23 +170,39 @@ def train(cfg: ExperimentConfig) -> dict:
 
     out = results_dir(cfg, "train")
     out.mkdir(parents=True, exist_ok=True)
+    status = status or StatusWriter(out)
+    problems = interval_problems(cfg.train)
+    if problems:
+        raise SpecError(problems)
+    checkpointer = cfg.train.checkpointer
+    if checkpointer.enable_topk:  # bad best-checkpoint settings fail before any data is read
+        monitor_and_mode(checkpointer.monitor, checkpointer.mode)
+        best_checkpoint_name(checkpointer.filename, epoch=0, step=0, metrics={},
+                             auto_insert_metric_name=checkpointer.auto_insert_metric_name)
     _announce_ignored(cfg)
     quiet_lightning()
     optim = cfg.train.optim
     if optim.lr_scheduler == "AutoReduce" and optim.lr_decay >= 1.0:
-        from skillbank.runtime.config.loading import ConfigError
-
         raise ConfigError(f"train.optim.lr_decay={optim.lr_decay}: AutoReduce multiplies the learning rate by "
                           "it on a plateau, so it must be below 1 (e.g. 0.1)")
     label_map = dict(cfg.dataset.label_map or {})
     if label_map:
         check_label_map(label_map)
-    resume = cfg.train.resume_training_checkpoint_path
+    resume = resume_checkpoint(cfg.train.resume_training_checkpoint_path, out)
     if resume:
-        stored = read_checkpoint(resume, "train.resume_training_checkpoint_path")
-        check_architecture(cfg.model, checkpoint_model_config(stored), "train.resume_training_checkpoint_path",
-                           resume)
+        log.info("Resuming training from checkpoint: %s", resume)
+        status.write(RUNNING, f"Resuming training from checkpoint: {resume}")
+        stored = read_checkpoint(resume, RESUME_KEY, cfg.encryption_key)
+        check_architecture(cfg.model, checkpoint_model_config(stored), RESUME_KEY, resume)
+        done = epochs_done(stored)
         del stored
+        if done >= cfg.train.num_epochs:
+            message = (f"Training already reached train.num_epochs={cfg.train.num_epochs} ({done} epochs done in "
+                       f"{resume}); nothing to train. Raise train.num_epochs to train further.")
+            log.info("%s", message)
+            status.write(RUNNING, message)
+            return {"kpi": {}, "checkpoint": resume, "best_checkpoint": None, "results_dir": str(out),
+                    "epoch": done - 1, "global_step": None, "is_global_zero": True, "trained": False}
     _seed_and_flags(cfg)
     datamodule = ActionDataModule(cfg, label_map)
     datamodule.setup("fit")  # bad data fails here, before any model is built
@@ -117,50 +212,40 @@ def train(cfg: ExperimentConfig) -> dict:
         log.info("train.optim.lr_monitor=val_loss but dataset.val_dataset_dir is empty: AutoReduce monitors "
                  "train_loss instead")
         cfg.train.optim.lr_monitor = "train_loss"
+    if checkpointer.enable_topk and not datamodule.has_val and monitor_and_mode(
+            checkpointer.monitor, checkpointer.mode)[0].startswith("val_"):
+        log.info("train.checkpointer monitors a validation metric but dataset.val_dataset_dir is empty: no best "
+                 "checkpoint will be kept (set train.checkpointer.monitor=train_loss or give a validation set)")
     module = ActionRecognitionModule(cfg, label_map)
     if not resume:
-        load_pretrained_weights(module.model, cfg.model)
+        load_pretrained_weights(module.model, cfg.model, cfg.encryption_key)
     steps = -(-len(datamodule.videos["train"]) * cfg.dataset.clips_per_video // cfg.dataset.batch_size)
-    trainer = build_trainer(cfg, out, steps, validate=datamodule.has_val)
+    trainer = build_trainer(cfg, out, steps, validate=datamodule.has_val, status=status)
     log.info("Training %s/%s/%s on %d videos (%d classes) for %d epochs; results in %s",
              cfg.model.model_type, cfg.model.input_type, cfg.model.backbone, len(datamodule.videos["train"]),
              len(label_map), cfg.train.num_epochs, out)
     trainer.fit(module, datamodule=datamodule, ckpt_path=resume or None, weights_only=True)
-    saver = next(c for c in trainer.callbacks if isinstance(c, PeriodicCheckpoint))
-    checkpoint = saver.saved[-1] if saver.saved else None
+    saver = next(c for c in trainer.callbacks if isinstance(c, CheckpointSaver))
+    checkpoint = saver.newest or (Path(resume) if resume else None)
     kpi = {k: (float(v) if (v := trainer.callback_metrics.get(k)) is not None else None)
            for k in ("train_loss", "train_acc", "val_loss", "val_acc")}
-    return {"kpi": kpi, "checkpoint": str(checkpoint) if checkpoint else None, "results_dir": str(out),
+    return {"kpi": kpi, "checkpoint": str(checkpoint) if checkpoint else None,
+            "best_checkpoint": saver.relative_best(), "results_dir": str(out),
             "epoch": trainer.current_epoch, "global_step": trainer.global_step,
-            "is_global_zero": trainer.is_global_zero}
+            "is_global_zero": trainer.is_global_zero, "trained": True}
+
+
+def final_fields(result: dict[str, Any]) -> dict[str, Any]:
+    """Our extra fields on the "Train finished successfully." line (TAO's readers ignore them)."""
+    return {k: result[k] for k in ("checkpoint", "best_checkpoint") if result.get(k)}
 
 
 def run(cfg: ExperimentConfig) -> int:
     """Entry of the ``train`` action: 0 on success, 1 on failure (a FAILURE status line), 2 on bad settings."""
-    from .action_errors import exit_code_for
+    from .action_errors import run_action
 
-    out = results_dir(cfg, "train")
-    status = StatusWriter(out)
-    try:
-        result = train(cfg)
-    except (KeyboardInterrupt, SystemExit) as exc:
-        # Ctrl+C or SIGTERM (a canceled job): the FAILURE line is already written by the status callback.
-        log.error("Training interrupted (%s)", type(exc).__name__)
-        return 1
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a FAILURE event and an exit code
-        code = exit_code_for(exc)
-        status.write(FAILURE, f"Training failed: {exc}", max_epoch=cfg.train.num_epochs)
-        log.error("Training failed: %s", exc, exc_info=code == 1 and not _expected(exc))
-        return code
-    if not result["is_global_zero"]:  # under DDP every rank returns here; rank 0 reports
-        return 0
-    status.write(SUCCESS, "Training finished", epoch=result["epoch"] - 1, max_epoch=cfg.train.num_epochs,
-                 kpi=result["kpi"], checkpoint=result["checkpoint"])
-    log.info("Training finished; newest checkpoint: %s", result["checkpoint"])
-    return 0
-
-
-def _expected(exc: Exception) -> bool:
-    from .action_errors import is_user_error
-
-    return is_user_error(exc)
+    code, result = run_action(cfg, "train", lambda status: train(cfg, status), final_fields=final_fields)
+    if code == 0 and result is not None and result["trained"] and result["is_global_zero"]:
+        log.info("Training finished; newest checkpoint: %s%s", result["checkpoint"],
+                 f"; best: {result['best_checkpoint']}" if result.get("best_checkpoint") else "")
+    return code

@@ -1,8 +1,14 @@
-"""Score whole videos with a trained network: per-video class probabilities (clip scores averaged)."""
+"""Score the clips of an evaluation or inference loader, and pool them per video.
+
+``score_clips`` runs the network over every clip (TAO's order: videos sorted, each video's clips in
+the order TAO's samplers give them) and keeps the logits. ``pool_videos`` averages each video's clip
+probabilities (softmax) into one row per video, the well-defined form of TAO's ``conv`` pooling.
+"""
 from __future__ import annotations
 
 import logging
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -11,26 +17,66 @@ import torch.nn.functional as F
 log = logging.getLogger("skillbank.action_recognition")
 
 
-@torch.no_grad()
-def score_videos(model: torch.nn.Module, loader: Any, device: torch.device) -> dict[str, Any]:
-    """``{"video_ids", "labels", "probs" [V, C]}`` over a loader of ``VideoBatch``es; logs progress."""
-    from .data.datasets import average_clip_scores
+@dataclass
+class ClipScores:
+    """Per clip, in loader order: video id, position in its video, label (-1 unlabelled), logits [N, C]."""
 
+    video_ids: list[str]
+    clip_index: list[int]
+    labels: list[int]
+    logits: torch.Tensor
+
+    def predictions(self) -> list[int]:
+        return self.logits.argmax(dim=1).tolist()
+
+
+@dataclass
+class VideoScores:
+    """Per video, in order of first appearance: id, label, clip count, mean clip probabilities [V, C]."""
+
+    video_ids: list[str]
+    labels: list[int]
+    num_clips: list[int]
+    probs: torch.Tensor
+
+    def predictions(self) -> list[int]:
+        return self.probs.argmax(dim=1).tolist()
+
+
+@torch.no_grad()
+def score_clips(model: torch.nn.Module, loader: Any, device: torch.device) -> ClipScores:
+    """Logits of every clip of a loader of ``list[ClipBatch]``; logs progress every 10 seconds."""
     model = model.to(device).eval()
     ids: list[str] = []
+    positions: list[int] = []
     labels: list[int] = []
-    probs: list[torch.Tensor] = []
+    logits: list[torch.Tensor] = []
     total = len(loader.dataset)
     started = last = time.monotonic()
-    for batch in loader:
-        tensors = [batch.inputs[name].to(device, non_blocking=True) for name in model.input_names]
-        videos, clips = tensors[0].shape[:2]  # [B, N, ...]: N clips per video
-        logits = model(*[t.flatten(0, 1) for t in tensors]).float()
-        clip_probs = F.softmax(logits, dim=1).view(videos, clips, -1).cpu()
-        probs.append(average_clip_scores(clip_probs, batch.clip_counts))
-        ids += [str(v) for v in batch.video_ids]
-        labels += [int(v) for v in batch.labels]
+    for batches in loader:
+        for batch in batches:
+            tensors = [batch.inputs[name].to(device, non_blocking=True) for name in model.input_names]
+            logits.append(model(*tensors).float().cpu())
+            ids += [str(v) for v in batch.video_ids]
+            positions += [int(i) for i in batch.clip_index]
+            labels += [int(v) for v in batch.labels]
         if time.monotonic() - last > 10:
             last = time.monotonic()
-            log.info("Scored %d/%d videos (%.1f videos/s)", len(ids), total, len(ids) / (last - started))
-    return {"video_ids": ids, "labels": labels, "probs": torch.cat(probs) if probs else torch.zeros(0, 0)}
+            log.info("Scored %d/%d clips (%.1f clips/s)", len(ids), total, len(ids) / (last - started))
+    stacked = torch.cat(logits) if logits else torch.zeros(0, 0)
+    return ClipScores(ids, positions, labels, stacked)
+
+
+def pool_videos(scores: ClipScores) -> VideoScores:
+    """Each video's clip probabilities averaged (softmax of the logits, then the mean over its clips)."""
+    order: dict[str, list[int]] = {}
+    for row, video in enumerate(scores.video_ids):
+        order.setdefault(video, []).append(row)
+    probs = F.softmax(scores.logits, dim=1) if len(scores.video_ids) else scores.logits
+    pooled = [probs[rows].mean(dim=0) for rows in order.values()]
+    return VideoScores(
+        video_ids=list(order),
+        labels=[scores.labels[rows[0]] for rows in order.values()],
+        num_clips=[len(rows) for rows in order.values()],
+        probs=torch.stack(pooled) if pooled else torch.zeros(0, 0),
+    )

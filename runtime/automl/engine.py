@@ -561,12 +561,10 @@ class AutoMLRun:
         from skillbank.runtime.sdk import jobs
 
         key = "val_loss" if self.options.direction == "minimize" else "val_acc"
-        for event in read_events(Path(record["results_dir"]) / "train" / "status.json"):
-            kpi = event.get("kpi")
-            if not isinstance(kpi, dict) or not isinstance(event.get("epoch"), int):
-                continue
-            live.last_kpi = kpi
-            step = event["epoch"] + 1  # epochs completed (status.json counts from 0)
+        epochs, last_kpi = epoch_kpis(read_events(Path(record["results_dir"]) / "train" / "status.json"))
+        if last_kpi:
+            live.last_kpi = last_kpi
+        for step, kpi in epochs:
             live.last_epoch_seen = max(live.last_epoch_seen, step)
             value = kpi.get(key)
             if step in live.reported or not _finite(value):
@@ -594,15 +592,18 @@ class AutoMLRun:
         from skillbank.runtime.sdk.spec_params import parent_results_location
 
         live.epochs_done = live.jobs[-1]["to_epoch"]
+        promote = self.options.plan.next_end(live.epochs_done) is not None
         try:
+            # A promoted trial resumes from the newest checkpoint (the epochs it trained); a finished one is
+            # scored on the best checkpoint its status.json reported (train.checkpointer), else the newest.
             checkpoint = select_checkpoint(parent_results_location(record), action="train",
-                                           best=record.get("best_checkpoint") or None).location
+                                           best=None if promote else record.get("best_checkpoint") or None).location
         except CheckpointError as exc:
             self._fail(live, {"category": "no_checkpoint", "detail": str(exc),
                               "suggestion": "The train job ended without a checkpoint; check its log."}, job=record)
             return
         live.checkpoint = checkpoint
-        if self.options.plan.next_end(live.epochs_done) is not None:
+        if promote:
             self._event(f"trial {live.number} promoted at epoch {live.epochs_done}; resuming from "
                         f"{Path(checkpoint).name}")
             self._launch_train(live, resume_from=checkpoint, parent=record["id"])
@@ -817,7 +818,7 @@ class AutoMLRun:
 
 # ---------------------------------------------------------------------------------------------- helpers
 def format_progress(summary: dict[str, Any]) -> str:
-    """``trial 3/6 | best accuracy 0.875 (#2) | baseline 0.5 | running #3 train e2/3, #4 evaluate``."""
+    """``trial 3/6 | best accuracy 87.5 (#2) | baseline 50 | running #3 train e2/3, #4 evaluate``."""
     finished, total = summary["finished"], summary["max_trials"]
     parts = [f"trial {min(finished + len(summary['running']), total)}/{total} ({finished} done)"]
     best = summary.get("best")
@@ -849,6 +850,36 @@ def read_events(path: Path) -> list[dict[str, Any]]:
             if isinstance(event, dict):
                 events.append(event)
     return events
+
+
+def epoch_kpis(events: list[dict[str, Any]]) -> tuple[list[tuple[int, dict[str, Any]]], dict[str, Any]]:
+    """Per finished epoch of a train status.json, ``(epochs completed, KPIs of that epoch)``; and the last KPIs.
+
+    TAO's format (ours too): "Eval metrics generated." carries ``kpi`` {val_loss, val_acc} of the epoch
+    whose "Training loop in progress" line (``epoch``, 0-based) follows; "Train metrics generated."
+    carries {train_loss, train_acc}; every line repeats the last kpi. An epoch without validation has no
+    val KPIs. The last KPIs merge the newest value of every key (val and train).
+    """
+    epochs: list[tuple[int, dict[str, Any]]] = []
+    last: dict[str, Any] = {}
+    pending: dict[str, Any] = {}
+    for event in events:
+        kpi = event.get("kpi") if isinstance(event.get("kpi"), dict) else {}
+        epoch = event.get("epoch")
+        if event.get("message") == "Eval metrics generated." and kpi:
+            pending = {k: v for k, v in kpi.items() if k.startswith("val_")}
+            last.update(pending)
+            continue
+        if isinstance(epoch, int) and not isinstance(epoch, bool) and event.get("status") in ("RUNNING", "SUCCESS"):
+            own = pending or {k: v for k, v in kpi.items() if k.startswith("val_")}
+            epochs.append((epoch + 1, {**{k: v for k, v in kpi.items() if not k.startswith("val_")}, **own}))
+            pending = {}
+            last.update(own)
+            continue
+        if event.get("message") == "Train metrics generated." and epochs:
+            epochs[-1] = (epochs[-1][0], {**epochs[-1][1], **kpi})
+        last.update({k: v for k, v in kpi.items() if not k.startswith("val_")})
+    return epochs, last
 
 
 def _brief(row: dict[str, Any] | None) -> dict[str, Any] | None:

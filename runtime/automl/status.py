@@ -76,7 +76,9 @@ def format_status(info: dict[str, Any]) -> str:
     for item in info.get("running", []):
         progress = item.get("progress") or {}
         epoch = progress.get("epoch")
-        where = f" epoch {epoch + 1}/{progress.get('max_epoch')}" if isinstance(epoch, int) else ""
+        last = progress.get("max_epoch")  # TAO's 0-based last epoch
+        total = f"/{last + 1}" if isinstance(last, int) else ""
+        where = f" epoch {epoch + 1}{total}" if isinstance(epoch, int) else ""
         lines.append(f"  running: trial {item['trial']} {item['stage']} job {item['job_id']} "
                      f"({progress.get('status', '?')}{where})")
     lines.append("  trials:")

@@ -10,9 +10,13 @@ Rules (used by every caller: spec-param inference, job records, AutoML):
 * Epoch and step come from names like ``model_epoch_004_step_00120.pth``
   (``epoch=4``, ``step=120``; either may be missing).
 * When the producer recorded a best checkpoint (its job record's
-  ``best_checkpoint``: a base name or a path relative to its results folder,
-  taken from the last ``best_checkpoint`` key in its ``status.json`` events),
-  that file is chosen and must exist among the candidates.
+  ``best_checkpoint``: a base name, a path relative to its results folder or
+  to the action's folder in it, e.g. ``model_best_004.pth`` from
+  ``train.checkpointer``, or an absolute path; taken from the last
+  ``best_checkpoint`` key in its ``status.json`` events), that file is chosen
+  and must exist among the candidates (an absolute path: on disk). Best
+  files carry no ``epoch``/``step`` numbers in their default names, so they
+  never count as the newest.
 * Otherwise the newest: highest ``(epoch, step)``; names without numbers rank
   below numbered ones. Ties are broken by artifact type in the order above
   (``.pth`` first), then by the shortest relative path, then alphabetically,
@@ -132,8 +136,16 @@ def choose_checkpoint(
     if not checkpoints:
         raise CheckpointError(f"no checkpoint artifacts ({', '.join(artifact_suffixes(action))}) in {where}")
     if best:
+        if os.path.isabs(best) and not best.startswith("s3://"):
+            inside = [c for c in checkpoints if c.location == best]
+            if inside:
+                return inside[0]
+            if Path(best).is_file():  # train.checkpointer.dirpath outside the results folder
+                return Checkpoint(best, PurePosixPath(best).name, *parse_epoch_step(best))
         wanted = best.replace(os.sep, "/").strip("/")
-        matches = [c for c in checkpoints if c.relative == wanted or c.name == PurePosixPath(wanted).name]
+        matches = ([c for c in checkpoints if c.relative == wanted]
+                   or [c for c in checkpoints if c.relative.endswith("/" + wanted)]
+                   or [c for c in checkpoints if c.name == PurePosixPath(wanted).name])
         if not matches:
             names = ", ".join(c.relative for c in checkpoints[:5])
             raise CheckpointError(f"recorded best checkpoint {best!r} is not in {where} (found: {names})")

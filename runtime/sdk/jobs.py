@@ -448,14 +448,55 @@ def get_failure_analysis(job_id: str, *, store: JobStore | None = None) -> dict[
             "log_tail": "", "detail": "", "suggestion": suggestion}
 
 
+PROGRESS_FIELDS = ("epoch", "max_epoch", "step", "max_step", "time_per_epoch", "time_per_step", "eta")
+
+
 def latest_progress(record: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The last event of the job's status.json (``<results_dir>/<action>/status.json`` first)."""
+    """The job's progress from its status.json (``<results_dir>/<action>/status.json`` first).
+
+    The last event (its ``status`` and ``message``), completed by :func:`progress_view` with the newest
+    finished epoch's fields and KPIs, since TAO's format spreads one epoch over three lines.
+    """
     results_dir = Path(record["results_dir"])
     for path in _status_files(results_dir, record["action"]):
-        event = _last_json_line(path)
-        if event is not None:
-            return event
+        events = _last_json_lines(path)
+        if events:
+            return progress_view(events)
     return None
+
+
+def progress_view(events: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The last of ``events``, plus the epoch fields and KPIs of the newest "Training loop in progress" line.
+
+    TAO's train status.json writes, per epoch: "Eval metrics generated." (kpi val_loss, val_acc), "Training
+    loop in progress" (epoch 0-based, max_epoch = num_epochs - 1, step, eta ...; repeats the last kpi),
+    "Train metrics generated." (kpi train_loss, train_acc). The view's ``kpi`` joins that epoch's val and
+    train KPIs. Events of other actions (no ``epoch``) are returned as they are.
+    """
+    if not events:
+        return None
+    view = dict(events[-1])
+    at = next((i for i in range(len(events) - 1, -1, -1) if _is_int(events[i].get("epoch"))), None)
+    if at is None:
+        return view
+    loop = events[at]
+    for name in PROGRESS_FIELDS:
+        if name in loop and name not in view:
+            view[name] = loop[name]
+    kpi = dict(loop.get("kpi") or {}) if isinstance(loop.get("kpi"), dict) else {}
+    before = events[at - 1] if at > 0 else {}
+    if before.get("message") == "Eval metrics generated." and isinstance(before.get("kpi"), dict):
+        kpi.update(before["kpi"])
+    after = events[at + 1] if at + 1 < len(events) else {}
+    if after.get("message") == "Train metrics generated." and isinstance(after.get("kpi"), dict):
+        kpi.update(after["kpi"])
+    if kpi:
+        view["kpi"] = kpi
+    return view
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _status_files(results_dir: Path, action: str) -> Iterator[Path]:
@@ -537,37 +578,42 @@ def _analyze(record: Mapping[str, Any], observed: PlatformStatus) -> dict[str, A
 def _recorded_best(record: Mapping[str, Any]) -> str | None:
     """The best checkpoint a job reported: the last ``best_checkpoint`` in its status.json events."""
     results_dir = Path(record["results_dir"])
-    best = None
     for path in [results_dir / record["action"] / STATUS_FILE, results_dir / STATUS_FILE]:
         if not path.is_file():
             continue
+        reported = []
         for line in path.read_text(errors="replace").splitlines():
             with contextlib.suppress(json.JSONDecodeError, AttributeError):
                 value = json.loads(line).get("best_checkpoint")
                 if value:
-                    best = str(value)
-        if best:
-            return best
-    return best
+                    reported.append(str(value))
+        if reported:
+            # The newest report whose file is still there (a rerun may have replaced older best files).
+            existing = [b for b in reported if (path.parent / b).is_file()]
+            return existing[-1] if existing else reported[-1]
+    return None
 
 
-def _last_json_line(path: Path) -> dict[str, Any] | None:
+def _last_json_lines(path: Path, tail: int = 16384) -> list[dict[str, Any]]:
+    """The complete JSON-object lines in the last ``tail`` bytes of ``path``, oldest first."""
     try:
         with open(path, "rb") as handle:
             handle.seek(0, os.SEEK_END)
             size = handle.tell()
-            handle.seek(max(0, size - 16384))
+            handle.seek(max(0, size - tail))
             lines = handle.read().decode(errors="replace").splitlines()
     except OSError:
-        return None
-    for line in reversed(lines):
+        return []
+    events = []
+    for line in lines:
         line = line.strip()
         if not line:
             continue
         try:
             event = json.loads(line)
         except json.JSONDecodeError:
-            continue  # a line still being written
-        return event if isinstance(event, dict) else None
-    return None
+            continue  # a line still being written, or cut by the tail
+        if isinstance(event, dict):
+            events.append(event)
+    return events
 

@@ -181,12 +181,21 @@ def wait(job_id: str, timeout: float | None, poll: float, quiet: bool, fmt: str)
 
 
 def _progress_line(event: dict[str, Any]) -> str:
-    """One line from a status.json event: status, epoch/max_epoch, eta and KPIs."""
-    parts = [str(event.get("status", ""))]
-    if event.get("epoch") is not None:
-        parts.append(f"epoch {event['epoch']}" + (f"/{event['max_epoch']}" if event.get("max_epoch") else ""))
-    if event.get("eta"):
-        parts.append(f"eta {event['eta']}")
+    """One line from a status.json event: status, epoch N/M (counted from 1), eta and KPIs; the message
+    of a FAILURE; "finished" for an action's last line."""
+    status = str(event.get("status", ""))
+    message = str(event.get("message") or "")
+    if status == "FAILURE":
+        return f"FAILURE: {message}".rstrip(": ")
+    finished = status == "SUCCESS" or message.endswith("finished successfully.")
+    parts = ["finished" if finished else status]
+    epoch, last = event.get("epoch"), event.get("max_epoch")
+    if status != "STARTED" and isinstance(epoch, int) and not isinstance(epoch, bool):
+        parts.append(f"epoch {epoch + 1}" + (f"/{last + 1}" if isinstance(last, int) else ""))
+    if not finished and event.get("eta"):
+        parts.append(f"eta {str(event['eta']).split('.')[0]}")
     kpi = event.get("kpi") or {}
     parts += [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in kpi.items()]
+    if len(parts) == 1 and message and not finished:
+        parts.append(message)
     return " ".join(p for p in parts if p)

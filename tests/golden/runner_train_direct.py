@@ -103,26 +103,32 @@ class Reporter:
 def progress_line(event):
     """'[train] epoch 2/10  val_acc=0.8125  val_loss=0.4310  eta 0:01:02' from a status.json event.
 
-    status.json counts epochs from 0 (TAO's convention); the line shows epochs done, from 1.
+    status.json (TAO's format) counts epochs from 0 and max_epoch is num_epochs - 1; the line counts from 1.
     """
     if not isinstance(event, dict):
         return f"[{ACTION}] {event}" if event else ""
     status = str(event.get("status") or "")
+    message = str(event.get("message") or "")
     parts = [f"[{ACTION}]"]
-    epoch, total = event.get("epoch"), event.get("max_epoch")
-    if status == "STARTED":
-        parts.append(f"started ({total} epochs)" if total is not None else "started")
-    elif isinstance(epoch, int) and not isinstance(epoch, bool):
-        parts.append(f"epoch {epoch + 1}/{total}" if total is not None else f"epoch {epoch + 1}")
+    epoch, last = event.get("epoch"), event.get("max_epoch")
+    finished = status == "SUCCESS" or message.endswith("finished successfully.")
+    if status != "STARTED" and isinstance(epoch, int) and not isinstance(epoch, bool):
+        parts.append(f"epoch {epoch + 1}/{last + 1}" if isinstance(last, int) else f"epoch {epoch + 1}")
+    if status == "FAILURE":
+        parts.append(f"FAILURE: {message}".rstrip(": "))
+    elif finished:
+        parts.append("finished")
+    elif status == "STARTED":
+        parts.append("started")
     kpi = event.get("kpi") if isinstance(event.get("kpi"), dict) else {}
     for name in ("val_acc", "val_loss", "train_loss", "accuracy", "m_accuracy"):
         value = kpi.get(name, event.get(name))
         if isinstance(value, (int, float)) and not isinstance(value, bool):
             parts.append(f"{name}={value:.4f}")
-    if status == "RUNNING" and event.get("eta"):
+    if status == "RUNNING" and not finished and event.get("eta"):
         parts.append(f"eta {str(event['eta']).split('.')[0]}")
-    if status in ("SUCCESS", "FAILURE"):
-        parts.append(status if status == "SUCCESS" else f"FAILURE: {event.get('message', '')}".rstrip(": "))
+    if len(parts) == 1 and message:
+        parts.append(message)
     return f"{parts[0]} " + "  ".join(parts[1:]) if len(parts) > 1 else ""
 
 

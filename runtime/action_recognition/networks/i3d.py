@@ -23,9 +23,13 @@ HEAD_POOL = (2, 7, 7)
 
 
 def same_padding(size: Sequence[int], kernel: Sequence[int], stride: Sequence[int]) -> tuple[int, ...]:
-    """``F.pad`` amounts (last axis first) for TF "same" padding of a [.., T, H, W] input."""
+    """``F.pad`` amounts (last axis first) for TF "same" padding of a [.., T, H, W] input.
+
+    Sizes are read as plain ints: traced for ONNX, the padding is a constant of the exported graph
+    (only the batch axis is dynamic).
+    """
     pads: list[int] = []
-    for s, k, st in zip(reversed(size), reversed(kernel), reversed(stride), strict=True):
+    for s, k, st in zip(reversed([int(d) for d in size]), reversed(kernel), reversed(stride), strict=True):
         total = max(k - (st if s % st == 0 else s % st), 0)
         pads += [total // 2, total - total // 2]
     return tuple(pads)
@@ -118,7 +122,7 @@ class I3d(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for name in self.endpoints:
             x = getattr(self, name)(x)
-        kernel = tuple(min(k, s) for k, s in zip(HEAD_POOL, x.shape[2:], strict=True))
+        kernel = tuple(min(k, int(s)) for k, s in zip(HEAD_POOL, x.shape[2:], strict=True))
         x = self.logits(self.dropout(F.avg_pool3d(x, kernel, stride=1)))
         return x.mean(dim=(2, 3, 4))
 
