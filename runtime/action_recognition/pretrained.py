@@ -20,6 +20,8 @@ without a checkpoint is an error.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from torch import nn
@@ -46,6 +48,40 @@ def head_rows(state: dict[str, Any]) -> int | None:
     return None
 
 
+@dataclass(frozen=True)
+class StateMismatch:
+    """How a file's state dict differs from a module's: wrong shapes, missing and unknown tensors."""
+
+    wrong: list[str]
+    missing: list[str]
+    unexpected: list[str]
+
+    @classmethod
+    def between(cls, own: dict[str, Any], state: dict[str, Any],
+                optional: Callable[[str], bool] = lambda key: False) -> StateMismatch:
+        """Compare; keys ``optional`` accepts may be missing from the file."""
+        return cls(
+            wrong=[f"{k} {tuple(state[k].shape)} in the file vs {tuple(own[k].shape)} here"
+                   for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)],
+            missing=[k for k in own if k not in state and not optional(k)],
+            unexpected=[k for k in state if k not in own],
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.wrong or self.missing or self.unexpected)
+
+    def __str__(self) -> str:
+        parts = []
+        if self.wrong:
+            parts.append("shapes differ: " + "; ".join(self.wrong[:3]))
+        if self.missing:
+            parts.append(f"{len(self.missing)} tensors missing from the file (e.g. {', '.join(self.missing[:3])})")
+        if self.unexpected:
+            parts.append(f"{len(self.unexpected)} tensors unknown to this model "
+                         f"(e.g. {', '.join(self.unexpected[:3])})")
+        return " | ".join(parts)
+
+
 def fit_state(own: dict[str, Any], state: dict[str, Any], key: str, path: str, *, fresh_head: str = "",
               average_conv1: bool = False) -> tuple[dict[str, Any], list[str]]:
     """The part of ``state`` to load into a module whose state dict is ``own``, and notes for the log.
@@ -70,22 +106,13 @@ def fit_state(own: dict[str, Any], state: dict[str, Any], key: str, path: str, *
                      f"from the file, fresh weights instead ({why})")
         for k in skipped:
             del state[k]
-    missing = [k for k in own if k not in state and not is_head_key(k)]
-    unexpected = [k for k in state if k not in own]
-    wrong = [f"{k} {tuple(state[k].shape)} in the file vs {tuple(own[k].shape)} here"
-             for k in state if k in own and tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or wrong:
-        parts = []
-        if wrong:
-            parts.append("shapes differ: " + "; ".join(wrong[:3]))
-        if missing:
-            parts.append(f"{len(missing)} tensors missing from the file (e.g. {', '.join(missing[:3])})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} tensors unknown to this model (e.g. {', '.join(unexpected[:3])})")
+    mismatch = StateMismatch.between(own, state, optional=is_head_key)
+    if mismatch.missing or mismatch.wrong:
         raise ModelConfigError(
             f"{key}={path!r} does not fit this model (check model.backbone, model.input_type, "
-            f"model.*_seq_length and model.num_fc): {' | '.join(parts)}"
+            f"model.*_seq_length and model.num_fc): {mismatch}"
         )
+    unexpected = mismatch.unexpected
     if unexpected:  # a superset (e.g. ImageNet weights with their own classifier): what fits is loaded
         notes.append(f"{key}: {len(unexpected)} tensors of the file are not used (e.g. {', '.join(unexpected[:3])})")
         state = {k: v for k, v in state.items() if k in own}

@@ -16,7 +16,7 @@ from skillbank.runtime.config.loading import ConfigError
 
 from .checkpoint_io import checkpoint_label_map, checkpoint_model_config, model_state_dict, read_checkpoint
 from .networks import ModelConfigError, build_model, model_streams
-from .pretrained import head_rows
+from .pretrained import StateMismatch, head_rows
 
 log = logging.getLogger("skillbank.action_recognition")
 
@@ -73,22 +73,11 @@ def check_label_map(label_map: dict[str, int]) -> None:
 
 def load_exact(model, state: dict[str, Any], key: str, path: str) -> None:
     """``model.load_state_dict(state, strict=True)``, with a message naming the spec keys to check."""
-    own = model.state_dict()
-    missing = [k for k in own if k not in state]
-    unexpected = [k for k in state if k not in own]
-    wrong = [f"{k} {tuple(state[k].shape)} in the file vs {tuple(own[k].shape)} here"
-             for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
-    if missing or unexpected or wrong:
-        parts = []
-        if wrong:
-            parts.append("shapes differ: " + "; ".join(wrong[:3]))
-        if missing:
-            parts.append(f"{len(missing)} tensors missing from the file (e.g. {', '.join(missing[:3])})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} tensors unknown to this model (e.g. {', '.join(unexpected[:3])})")
+    mismatch = StateMismatch.between(model.state_dict(), state)
+    if mismatch:
         raise ModelConfigError(
             f"{key}={path!r} was trained with another network than the spec describes (check model.model_type, "
-            f"model.backbone, model.input_type, model.*_seq_length and model.num_fc): {' | '.join(parts)}"
+            f"model.backbone, model.input_type, model.*_seq_length and model.num_fc): {mismatch}"
         )
     model.load_state_dict(state, strict=True)
 
