@@ -3,6 +3,11 @@
 Overrides are flat dotted keys (``train.optim.lr: 0.001``); nested mappings
 are accepted too and flattened along the schema's sections only, so that a
 map-valued field such as ``dataset.label_map`` stays one value.
+
+Reading refuses, with one line naming the file (and the key where there is
+one), what cannot be overrides text: binary or non-UTF-8 bytes, a key given
+twice, nesting beyond ``SKILLBANK_MAX_NESTING``, YAML aliases that expand
+too far, and strings that are not valid Unicode (lone surrogates).
 """
 from __future__ import annotations
 
@@ -11,6 +16,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from skillbank.runtime.limits import MAX_NESTING, SettingError, limit, short_repr
 from skillbank.runtime.yaml_io import safe_load
 
 
@@ -21,13 +27,43 @@ class OverridesError(ValueError):
 def load_overrides(source: str | Path) -> dict[str, Any]:
     """Parse the overrides in ``source`` (a path, or ``-`` for stdin); JSON first, then YAML."""
     if str(source) == "-":
-        text, where = sys.stdin.read(), "<stdin>"
+        stream = getattr(sys.stdin, "buffer", None)
+        data, where = (stream.read() if stream is not None else sys.stdin.read()), "<stdin>"
     else:
         path = Path(source)
-        if not path.is_file():
+        where = str(path)
+        if path.is_dir():
+            raise OverridesError(f"overrides file {path} is a folder; give a JSON or YAML file (or - for stdin)")
+        if not path.exists():
             raise OverridesError(f"overrides file not found: {path}")
-        text, where = path.read_text(), str(path)
-    return parse_overrides(text, where)
+        try:  # not only regular files: /dev/stdin and <(...) pipes are files to read too
+            data = path.read_bytes()
+        except OSError as exc:
+            raise OverridesError(f"cannot read overrides file {path}: {exc.strerror or exc}") from None
+    return parse_overrides(decode_text(data, where), where)
+
+
+def decode_text(data: bytes | str, where: str) -> str:
+    """UTF-8 text of ``data`` (a BOM is dropped); binary or other encodings are an OverridesError."""
+    if isinstance(data, str):
+        return data
+    if b"\0" in data:
+        raise OverridesError(f"{where}: a binary file (it holds NUL bytes); overrides are JSON or YAML text")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise OverridesError(f"{where}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
+                             "save the file as UTF-8") from None
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """json.loads hook: a key given twice in one object is an error (JSON would keep the last one)."""
+    out: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in out:
+            raise OverridesError(f"key {key!r} is given twice in one object; give each key once")
+        out[key] = value
+    return out
 
 
 def parse_overrides(text: str, where: str = "<overrides>") -> dict[str, Any]:
@@ -35,43 +71,97 @@ def parse_overrides(text: str, where: str = "<overrides>") -> dict[str, Any]:
     if not text.strip():
         return {}
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError:
         try:
+            data = json.loads(text, object_pairs_hook=_unique_pairs)
+        except json.JSONDecodeError:
             data = safe_load(text)
-        except Exception as exc:  # yaml.YAMLError, kept lazy-imported
-            raise OverridesError(f"{where}: neither valid JSON nor valid YAML ({exc})") from exc
+    except OverridesError as exc:
+        raise OverridesError(f"{where}: {exc}") from None
+    except RecursionError:
+        raise OverridesError(f"{where}: values nested too deeply to read (limit {MAX_NESTING}="
+                             f"{limit(MAX_NESTING)})") from None
+    except SettingError as exc:
+        raise OverridesError(str(exc)) from None
+    except Exception as exc:  # yaml.YAMLError, kept lazy-imported
+        raise OverridesError(f"{where}: neither valid JSON nor valid YAML ({' '.join(str(exc).split())})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):
         raise OverridesError(
             f"{where}: overrides must be a mapping of dotted keys to values, got {type(data).__name__}"
         )
+    check_text_and_depth(data, where)
     return data
 
 
-def flatten(overrides: dict[str, Any], schema: dict[str, Any] | None = None, prefix: str = "") -> dict[str, Any]:
+def check_text_and_depth(data: Any, where: str) -> None:
+    """Refuse strings that are not valid Unicode (lone surrogates) and nesting beyond the limit; names the key."""
+    max_depth = limit(MAX_NESTING)
+    stack: list[tuple[str, Any, int]] = [("", data, 0)]
+    while stack:
+        path, value, depth = stack.pop()
+        if depth > max_depth:
+            raise OverridesError(f"{where}: {path or 'the document'} is nested more than {max_depth} levels "
+                                 f"deep; raise {MAX_NESTING} if that is intended")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                _check_string(key, path or "the document", where, "a key")
+                stack.append((f"{path}.{key}" if path else str(key), item, depth + 1))
+        elif isinstance(value, list):
+            stack.extend((f"{path}[{i}]", item, depth + 1) for i, item in enumerate(value))
+        else:
+            _check_string(value, path, where, "the value")
+
+
+def _check_string(value: Any, path: str, where: str, what: str) -> None:
+    if not isinstance(value, str):
+        return
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise OverridesError(f"{where}: {path}: {what} {short_repr(value)} is not valid Unicode text (a lone "
+                             "surrogate such as \\ud800); allowed: UTF-8 text") from None
+
+
+def flatten(overrides: dict[str, Any], schema: dict[str, Any] | None = None, prefix: str = "",
+            repeated: list[tuple[str, Any, Any]] | None = None) -> dict[str, Any]:
     """Flatten nested mappings into dotted keys.
 
     With ``schema`` (an object schema), only mappings that sit on a schema
     section (an object with ``properties``) are descended into; without it,
-    every mapping is.
+    every mapping is. An empty mapping on a section sets nothing. A dotted
+    key reached twice (``train: {num_epochs: 3}`` and ``train.num_epochs: 5``)
+    keeps the first value; with ``repeated`` each such ``(key, kept, other)``
+    is appended there.
     """
     flat: dict[str, Any] = {}
+    _flatten_into(flat, overrides, schema, prefix, repeated)
+    return flat
+
+
+def _flatten_into(flat: dict[str, Any], overrides: dict[str, Any], schema: dict[str, Any] | None, prefix: str,
+                  repeated: list[tuple[str, Any, Any]] | None) -> None:
     for key, value in overrides.items():
         dotted = f"{prefix}{key}"
-        if isinstance(value, dict) and value and _is_section(schema, dotted):
-            flat.update(flatten(value, schema, dotted + "."))
+        if isinstance(value, dict) and _is_section(schema, dotted) and (value or schema is not None):
+            _flatten_into(flat, value, schema, dotted + ".", repeated)
+        elif dotted in flat:
+            if repeated is not None:
+                repeated.append((dotted, flat[dotted], value))
         else:
             flat[dotted] = value
-    return flat
+
+
+def is_section(schema: dict[str, Any] | None, dotted: str) -> bool:
+    """Whether ``dotted`` names a section (an object with ``properties``) of ``schema``."""
+    return schema is not None and _is_section(schema, dotted)
 
 
 def _is_section(schema: dict[str, Any] | None, dotted: str) -> bool:
     if schema is None:
         return True
     node: dict[str, Any] | None = schema
-    for part in dotted.split("."):
+    for part in str(dotted).split("."):
         props = (node or {}).get("properties")
         if not isinstance(props, dict) or part not in props:
             return False

@@ -5,18 +5,29 @@ the ``jsonschema`` package: it costs more start-up than the whole rest of
 ``skillbank validate``, and our messages (dotted key, value, what is allowed,
 did-you-mean) are the point of this module. The generated schemas are still
 checked with ``jsonschema`` in the test suite and CI.
+
+Beyond the schema's own types, bounds and enums, values the runtime cannot use
+are problems too: NaN and infinite numbers, integers outside the C ``int``
+range, label maps that are not string names to the ids 0..n-1, a key given
+both nested and dotted with different values. The list is capped at
+``SKILLBANK_MAX_PROBLEMS`` (the rest are counted, cheaply: the cost stays
+linear in the number of keys) and echoed values at ``SKILLBANK_MAX_ECHO_CHARS``.
 """
 from __future__ import annotations
 
 import difflib
-from dataclasses import asdict, dataclass
+import math
+import sys
+from dataclasses import dataclass
 from typing import Any
 
-from skillbank.runtime.overrides import flatten
+from skillbank.runtime.limits import MAX_ECHO_CHARS, MAX_PROBLEMS, limit, short_repr
+from skillbank.runtime.overrides import flatten, is_section
 from skillbank.runtime.skills import Skill
 from skillbank.runtime.spec_builder import build_spec, expand_shorthand, get_dotted
 
 MISSING_VALUE = "???"
+INT_RANGE = (-(2**31), 2**31 - 1)  # what the runtime's integers hold (a C int: epochs, sizes, ids)
 _JSON_TYPES = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
                "array": "a list", "object": "a mapping"}
 
@@ -31,11 +42,39 @@ class Problem:
     allowed: str = ""
 
     def __str__(self) -> str:
-        text = f"{self.key}: {self.message} (got {self.value!r})"
+        text = f"{self.key}: {self.message} (got {short_repr(self.value)})"
         return f"{text}; allowed: {self.allowed}" if self.allowed else text
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """JSON-ready: a value too large, too deep or not finite is given as its shortened repr."""
+        value = self.value if _echoes_whole(self.value) else short_repr(self.value)
+        return {"key": self.key, "value": value, "message": self.message, "allowed": self.allowed}
+
+
+def _echoes_whole(value: Any, budget: int = 64) -> bool:
+    """Whether ``value`` is small plain data that a message may carry as it is (walks at most ``budget`` items)."""
+    cap = limit(MAX_ECHO_CHARS)
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        budget -= 1
+        if budget < 0 or depth > 4:
+            return False
+        if isinstance(item, float) and not math.isfinite(item):
+            return False
+        if isinstance(item, int) and not isinstance(item, bool) and abs(item) > 2**53:
+            return False
+        if isinstance(item, str) and len(item) > cap:
+            return False
+        if isinstance(item, dict):
+            if not all(isinstance(k, str) and len(k) <= cap for k in item):
+                return False
+            stack.extend((v, depth + 1) for v in item.values())
+        elif isinstance(item, list):
+            stack.extend((v, depth + 1) for v in item)
+        elif not (item is None or isinstance(item, (bool, int, float, str))):
+            return False
+    return True
 
 
 class SpecValidationError(ValueError):
@@ -72,19 +111,30 @@ def validate_overrides(
     """Every problem in ``overrides`` for ``skill``/``action``; an empty list means valid."""
     schema = skill.schema(action)
     leaves = leaf_schemas(schema)
-    flat = flatten(overrides, schema)
-    problems = _shorthand_conflicts(flat, skill.shorthand_keys())
+    repeated: list[tuple[str, Any, Any]] = []
+    flat = flatten(overrides, schema, repeated=repeated)
+    problems = _repeated_keys(repeated) + _shorthand_conflicts(flat, skill.shorthand_keys())
     normalized = expand_shorthand(flat, skill.shorthand_keys())
+    cap = limit(MAX_PROBLEMS)
+    not_listed = 0
     for key, value in normalized.items():
         prop = leaves.get(key)
+        if len(problems) >= cap:  # past the cap only count: no did-you-mean search, no message
+            not_listed += 1 if prop is None else len(check_value(key, value, prop))
+            continue
         if prop is None:
-            problems.append(_unknown_key(key, value, leaves, schema))
+            problems.append(_section_given_a_value(key, value, schema) or _unknown_key(key, value, leaves, schema))
             continue
         problems.extend(check_value(key, value, prop))
     merged = build_spec(skill.template(action), {k: v for k, v in normalized.items() if k in leaves})
     problems.extend(_cross_field_problems(merged, normalized))
     if check_data_sources:
         problems.extend(_missing_data_sources(skill, action, merged))
+    not_listed += max(0, len(problems) - cap)
+    if not_listed:
+        problems = problems[:cap] + [Problem(
+            "...", None, f"{not_listed} more problem(s) not listed",
+            f"at most {cap} are listed ({MAX_PROBLEMS}); fix these and validate again")]
     return problems
 
 
@@ -128,9 +178,15 @@ def check_value(key: str, value: Any, prop: dict[str, Any]) -> list[Problem]:
         item = prop.get("items") or {}
         for i, element in enumerate(value):
             if not _has_type(element, item.get("type")):
-                return [Problem(key, value, f"item {i} ({element!r}) is not {_JSON_TYPES.get(item.get('type'))}",
-                                _allowed(prop))]
+                return [Problem(key, value, f"item {i} ({short_repr(element)}) is not "
+                                f"{_JSON_TYPES.get(item.get('type'))}", _allowed(prop))]
+            unusable = _unusable_number(element, item.get("type"))
+            if unusable:
+                return [Problem(key, value, f"item {i}: {unusable}", _allowed(prop))]
         return []
+    unusable = _unusable_number(value, kind)
+    if unusable:
+        return [Problem(key, value, unusable, _allowed(prop))]
     problems = []
     if "enum" in prop and value not in prop["enum"]:
         hint = difflib.get_close_matches(str(value), [str(e) for e in prop["enum"] if e is not None], n=1)
@@ -142,6 +198,29 @@ def check_value(key: str, value: Any, prop: dict[str, Any]) -> list[Problem]:
         if "maximum" in prop and value > prop["maximum"]:
             problems.append(Problem(key, value, f"above the maximum {prop['maximum']}", _allowed(prop)))
     return problems
+
+
+def _unusable_number(value: Any, kind: str | None) -> str:
+    """Why a value of the right JSON type still cannot reach the runtime (NaN, infinity, overflow), or ""."""
+    if isinstance(value, bool):
+        return ""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "not a finite number (NaN and infinity are not allowed)"
+    if isinstance(value, int) and kind == "integer" and not INT_RANGE[0] <= value <= INT_RANGE[1]:
+        return f"outside the integer range the runtime holds ({INT_RANGE[0]} to {INT_RANGE[1]})"
+    if isinstance(value, int) and abs(value) > sys.float_info.max:
+        return "too large for a number the runtime holds (at most about 1.8e308)"
+    if isinstance(value, (dict, list)):  # free-form values: no NaN or infinity anywhere inside
+        stack = [value]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, float) and not math.isfinite(item):
+                return "holds a number that is not finite (NaN and infinity are not allowed)"
+            if isinstance(item, dict):
+                stack.extend(item.values())
+            elif isinstance(item, list):
+                stack.extend(item)
+    return ""
 
 
 def _has_type(value: Any, kind: str | None) -> bool:
@@ -180,18 +259,53 @@ def _allowed(prop: dict[str, Any]) -> str:
 
 
 def _label_map_problems(key: str, value: Any) -> list[Problem]:
-    allowed = "a non-empty mapping of class name to distinct integers >= 0, e.g. {catch: 0, smile: 1}"
+    """The model's classes are the ids 0..n-1, each named once by a string (its class folder)."""
+    allowed = ("a non-empty mapping of class name (a string) to the ids 0..n-1, each used once, "
+               "e.g. {catch: 0, smile: 1}")
     if not isinstance(value, dict) or not value:
         return [Problem(key, value, "must be a non-empty mapping of class name to index", allowed)]
     problems = []
+    ids: list[int] = []
     for name, index in value.items():
+        if not isinstance(name, str) or not name.strip():
+            problems.append(Problem(key, name, "class name must be a non-empty string (the class folder's name)",
+                                    allowed))
+            continue
         if not isinstance(index, int) or isinstance(index, bool) or index < 0:
             problems.append(Problem(f"{key}.{name}", index, "class index must be an integer >= 0", allowed))
-    indices = [i for i in value.values() if isinstance(i, int)]
-    duplicates = sorted({i for i in indices if indices.count(i) > 1})
+            continue
+        ids.append(index)
+    counts: dict[int, int] = {}
+    for index in ids:
+        counts[index] = counts.get(index, 0) + 1
+    duplicates = sorted(i for i, n in counts.items() if n > 1)
     if duplicates:
         problems.append(Problem(key, value, f"class indices must be distinct; repeated: {duplicates}", allowed))
+    elif not problems and sorted(ids) != list(range(len(ids))):
+        missing = sorted(set(range(len(ids))) - set(ids))[:5]
+        problems.append(Problem(key, value, f"class indices must be exactly 0..{len(ids) - 1}; missing {missing}",
+                                allowed))
     return problems
+
+
+def _section_given_a_value(key: str, value: Any, schema: dict[str, Any]) -> Problem | None:
+    """A section (``model``) given a value instead of its fields, else None."""
+    if not is_section(schema, key):
+        return None
+    node: Any = schema
+    for part in key.split("."):
+        node = node["properties"][part]
+    fields = list(node.get("properties") or {})[:3]
+    example = ", ".join(f"{key}.{f}" for f in fields)
+    return Problem(key, value, "is a section, not a field; set its fields instead",
+                   f"a mapping of its fields, or dotted keys such as {example}")
+
+
+def _repeated_keys(repeated: list[tuple[str, Any, Any]]) -> list[Problem]:
+    """A key given twice (nested and dotted) with different values: which one is meant is not known."""
+    return [Problem(key, other, f"given twice with different values ({short_repr(kept)} and {short_repr(other)})",
+                    f"give {key} once, either nested or dotted")
+            for key, kept, other in repeated if kept != other]
 
 
 def _unknown_key(key: str, value: Any, leaves: dict[str, Any], schema: dict[str, Any]) -> Problem:

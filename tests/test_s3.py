@@ -209,11 +209,11 @@ def test_keys_that_climb_out_of_the_download_folder_are_refused(moto_s3, tmp_pat
 
 def test_stage_the_sample_data_set_from_s3(moto_s3, sample_data, tmp_path):  # noqa: F811
     bucket = moto_s3.create_bucket("samples")
-    for name in ("train.tar.gz", "test/smile.tar.gz"):
+    for name in ("train.tar.gz", "test.tar.gz"):
         s3.upload_file(sample_data / name, f"s3://{bucket}/ar/{name}")
     spec = {"dataset": {"train_dataset_dir": f"s3://{bucket}/ar/train.tar.gz",
-                        "val_dataset_dir": f"s3://{bucket}/ar/test/smile.tar.gz"}}
+                        "val_dataset_dir": f"s3://{bucket}/ar/test.tar.gz"}}
     staged = stage_inputs(spec, {k: v for k, v in TRAIN_INPUTS.items() if k.startswith("dataset.")}, tmp_path)
     train = Path(staged["dataset"]["train_dataset_dir"])
     assert _tree(train) == _tree(sample_data / "train")
-    assert _tree(Path(staged["dataset"]["val_dataset_dir"])) == _tree(sample_data / "test" / "smile")
+    assert _tree(Path(staged["dataset"]["val_dataset_dir"])) == _tree(sample_data / "test")

@@ -26,6 +26,14 @@ SETTINGS_EXIT = 2
 FAILURE_EXIT = 1
 
 
+class TrainingDiverged(RuntimeError):
+    """The training loss became NaN or infinite: training stops at once with a FAILURE (exit 1), not a result."""
+
+    def __init__(self, loss: float, epoch: int, step: int, lr: float):
+        super().__init__(f"training diverged: the loss became {loss} at epoch {epoch}, step {step}; lower "
+                         f"train.optim.lr (now {lr:g}) or set train.clip_grad_norm, then train again")
+
+
 class ActionInterrupted(KeyboardInterrupt):
     """SIGTERM (a canceled job) turned into an exception, so the action ends like on Ctrl+C."""
 
@@ -50,7 +58,7 @@ def exit_code_for(exc: BaseException) -> int:
 
 def is_user_error(exc: BaseException) -> bool:
     """True when the message says all (no traceback needed in the log)."""
-    return isinstance(exc, _settings_errors() + _data_errors())
+    return isinstance(exc, _settings_errors() + _data_errors() + (TrainingDiverged,))
 
 
 def failure_message(exc: BaseException) -> str:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 from io import BytesIO
 from pathlib import Path
 from typing import Any
@@ -45,12 +46,24 @@ def read_checkpoint(path: str | os.PathLike, key: str, encryption_key: str = "")
     if not str(path) or not path.is_file():
         raise CheckpointFileError(f"{key}={str(path)!r}: no such checkpoint file")
     try:
-        data = torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():  # torch warns about pickle protocols it was not written with
+            warnings.simplefilter("ignore")
+            data = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - any unpickling failure means "not a checkpoint"
-        raise CheckpointFileError(f"{key}={str(path)!r} is not a readable PyTorch checkpoint: {exc}") from exc
+        raise CheckpointFileError(f"{key}={str(path)!r} is not a readable PyTorch checkpoint "
+                                  f"({load_failure(exc)})") from None
     if not isinstance(data, dict):
         raise CheckpointFileError(f"{key}={str(path)!r} holds a {type(data).__name__}, not a checkpoint dict")
     return decrypt(data, encryption_key, f"{key}={str(path)!r}")
+
+
+def load_failure(exc: BaseException) -> str:
+    """Why ``torch.load`` failed, in one line of our own: torch's text is long and speaks to its developers."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    # UnpicklingError, EOFError, KeyError, struct.error, zip RuntimeError...: the file is not what it claims
+    return ("not a file written by torch.save, or damaged (truncated, or changed after saving), or it holds "
+            "objects other than tensors and plain data")
 
 
 def is_encrypted(checkpoint: dict[str, Any]) -> bool:

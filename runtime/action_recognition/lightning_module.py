@@ -18,6 +18,7 @@ from torch import nn
 from skillbank.runtime.config.action_recognition import ExperimentConfig
 from skillbank.runtime.config.loading import to_dict
 
+from .action_errors import TrainingDiverged
 from .checkpoint_io import CHECKPOINT_FORMAT, decrypt
 from .networks import build_model
 from .spec_io import redacted
@@ -89,22 +90,40 @@ class ActionRecognitionModule(pl.LightningModule):
         inputs, labels = split_batch(batch)
         logits = self.model(*[inputs[name] for name in self.model.input_names])
         loss = F.cross_entropy(logits, labels)
+        if not torch.isfinite(loss):  # a NaN/inf loss would train nothing and still end "successfully"
+            raise TrainingDiverged(float(loss.detach()), self.current_epoch + 1, self.global_step,
+                                   self.cfg.train.optim.lr)
         acc = (logits.argmax(dim=1) == labels).float().mean()
         size = labels.shape[0]
         self.log("train_loss", loss, on_step=False, on_epoch=True, prog_bar=True, batch_size=size, sync_dist=self._sync)
         self.log("train_acc", acc, on_step=False, on_epoch=True, prog_bar=True, batch_size=size, sync_dist=self._sync)
         return loss
 
+    def on_validation_epoch_start(self) -> None:
+        # [summed loss, correct videos, videos] of this process; summed over processes at the epoch's end
+        self._val_totals = torch.zeros(3, dtype=torch.float64, device=self.device)
+
     def validation_step(self, batch: Any, batch_idx: int) -> None:
         inputs, labels = split_batch(batch)
         log_probs = video_scores(self.model, inputs, self.cfg.model.input_type)
-        loss = F.nll_loss(log_probs, labels)
-        acc = (log_probs.argmax(dim=1) == labels).float().mean()
-        size = labels.shape[0]
-        self.log("val_loss", loss, on_epoch=True, prog_bar=True, batch_size=size, sync_dist=self._sync)
-        self.log("val_acc", acc, on_epoch=True, prog_bar=True, batch_size=size, sync_dist=self._sync)
+        loss_sum = F.nll_loss(log_probs, labels, reduction="sum")
+        correct = (log_probs.argmax(dim=1) == labels).sum()
+        self._val_totals += torch.stack([loss_sum.detach().double(), correct.double(),
+                                         torch.tensor(float(labels.shape[0]), dtype=torch.float64,
+                                                      device=loss_sum.device)])
 
     def on_validation_epoch_end(self) -> None:
+        """val_loss and val_acc of the whole validation set: sums over every process, then one division.
+
+        (A mean of per-process means would weigh unequal shares wrongly; the validation sampler pads nothing.)
+        """
+        totals = self._val_totals
+        if self._sync:
+            totals = self.trainer.strategy.reduce(totals, reduce_op="sum")
+        if totals[2] > 0:
+            for name, value in (("val_loss", totals[0] / totals[2]), ("val_acc", totals[1] / totals[2])):
+                # equal on every process already; sync_dist only keeps Lightning's epoch-level bookkeeping quiet
+                self.log(name, value.float(), on_epoch=True, prog_bar=True, sync_dist=self._sync)
         if not self.trainer.sanity_checking:
             self.last_val_epoch = self.current_epoch
 

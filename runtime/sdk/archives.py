@@ -6,15 +6,25 @@ device files and FIFOs are refused with an ``UnsafeArchiveError`` naming the
 member. Extraction happens in a temporary folder beside the target and is
 renamed into place only when it succeeded, so a failure leaves nothing
 half-extracted.
+
+Decompression is capped before anything is written: an archive whose content
+passes ``SKILLBANK_ARCHIVE_MAX_RATIO`` times its own size, or
+``SKILLBANK_ARCHIVE_MAX_BYTES`` in all, or more than the free space at the
+target, is refused with an ``ArchiveLimitError`` that names the limit (the
+ratio counts once more than 64 MiB would be written). The defaults fit video
+data sets, whose frames barely compress; reading stops as soon as a limit is
+passed, so a bomb costs no more than the limit.
 """
 from __future__ import annotations
 
 import logging
 import os
 import posixpath
+import shutil
 import tarfile
 from pathlib import Path
 
+from skillbank.runtime.limits import ARCHIVE_MAX_BYTES, ARCHIVE_MAX_RATIO, limit
 from skillbank.runtime.sdk.staged_folder import staged_folder
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
@@ -34,6 +44,44 @@ class UnsafeArchiveError(ArchiveError):
         self.member = member
         self.reason = reason
         super().__init__(f"unsafe archive {self.archive}: member {member!r} {reason}; nothing was extracted")
+
+
+class ArchiveLimitError(ArchiveError):
+    """An archive that would extract to more than a limit allows (ratio, total size or free disk space)."""
+
+
+TAR_BLOCK = 512  # every member costs at least its header block: a bomb of empty files counts too
+RATIO_FREE_BYTES = 64 * 2**20  # up to this much is extracted whatever the ratio (small archives of tiny files)
+
+
+def read_members(tar: tarfile.TarFile, archive: Path) -> list[tarfile.TarInfo]:
+    """Every member of ``tar``, read header by header; stops with ArchiveLimitError at the first limit passed."""
+    max_ratio, max_bytes = limit(ARCHIVE_MAX_RATIO), limit(ARCHIVE_MAX_BYTES)
+    packed = max(1, archive.stat().st_size)
+    members: list[tarfile.TarInfo] = []
+    total = 0
+    for member in tar:
+        if member.issparse():
+            raise UnsafeArchiveError(archive, member.name, "is a sparse file (its real size is not its stored size)")
+        total += max(0, member.size) + TAR_BLOCK
+        if total > max_bytes:
+            raise ArchiveLimitError(f"archive {archive} holds more than {max_bytes} bytes ({ARCHIVE_MAX_BYTES}="
+                                    f"{max_bytes}); nothing was extracted; raise {ARCHIVE_MAX_BYTES} if it is real")
+        if total > max_ratio * packed and total > RATIO_FREE_BYTES:
+            raise ArchiveLimitError(
+                f"archive {archive} expands to more than {max_ratio} times its size ({packed} bytes; "
+                f"{ARCHIVE_MAX_RATIO}={max_ratio}), as a decompression bomb does; nothing was extracted; "
+                f"raise {ARCHIVE_MAX_RATIO} if the data really compresses that well")
+        members.append(member)
+    return members
+
+
+def _check_free_space(archive: Path, members: list[tarfile.TarInfo], where: Path) -> None:
+    needed = sum(max(0, m.size) for m in members)
+    free = shutil.disk_usage(where).free
+    if needed > free:
+        raise ArchiveLimitError(f"archive {archive} extracts to {needed} bytes but only {free} are free at {where}; "
+                                "nothing was extracted")
 
 
 def is_archive(path_or_uri: str | os.PathLike) -> bool:
@@ -180,8 +228,9 @@ def safe_extract(archive: Path, dest: Path, *, replace: bool = False) -> Path:
     with staged_folder(dest, "extract") as staging:
         try:
             with tarfile.open(archive, "r:*") as tar:
-                members = tar.getmembers()
+                members = read_members(tar, archive)
                 check_members(archive, members)
+                _check_free_space(archive, members, staging)
                 try:
                     # The stdlib "data" filter is a second guard (and drops setuid bits).
                     tar.extractall(staging, members=members, filter="data")

@@ -30,7 +30,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_MAX_ATTEMPTS = 5
 TRANSFER_WORKERS = 8
-_CREDENTIAL_ENV = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")
 
 
 class S3Error(RuntimeError):
@@ -82,12 +81,15 @@ def client(max_attempts: int | None = None):
     import boto3
     from botocore.config import Config
 
-    if max_attempts is None:
-        raw = os.environ.get("SKILLBANK_S3_MAX_ATTEMPTS", str(DEFAULT_MAX_ATTEMPTS))
-        try:
-            max_attempts = max(1, int(raw))
-        except ValueError:
-            raise S3Error(f"SKILLBANK_S3_MAX_ATTEMPTS={raw!r} is not a whole number (allowed: >= 1)") from None
+    from skillbank.runtime.limits import SettingError, env_number
+
+    try:
+        if max_attempts is None:
+            max_attempts = int(env_number("SKILLBANK_S3_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS, minimum=1, integer=True))
+        connect_timeout = env_number("SKILLBANK_S3_CONNECT_TIMEOUT", 10.0, minimum=0.001)
+        read_timeout = env_number("SKILLBANK_S3_READ_TIMEOUT", 60.0, minimum=0.001)
+    except SettingError as exc:
+        raise S3Error(str(exc)) from None
     endpoint = _endpoint()
     s3_options: dict[str, str] = {}
     # S3-compatible stores (MinIO, Ceph, moto) are usually reached by path-style URLs.
@@ -96,8 +98,8 @@ def client(max_attempts: int | None = None):
         s3_options["addressing_style"] = style
     config = Config(
         retries={"max_attempts": max_attempts, "mode": "standard"},
-        connect_timeout=float(os.environ.get("SKILLBANK_S3_CONNECT_TIMEOUT", "10")),
-        read_timeout=float(os.environ.get("SKILLBANK_S3_READ_TIMEOUT", "60")),
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
         s3=s3_options or None,
     )
     session = boto3.session.Session()
@@ -108,16 +110,58 @@ def client(max_attempts: int | None = None):
         raise S3Error(f"cannot create an S3 client: {_scrub(str(err))}") from None
 
 
+def uses_s3(value: Any) -> bool:
+    """Whether ``value`` (a spec, overrides, a list of them) holds an ``s3://`` URI anywhere."""
+    if isinstance(value, dict):
+        return any(uses_s3(v) for v in value.values())
+    if isinstance(value, (list, tuple)):
+        return any(uses_s3(v) for v in value)
+    return is_s3_uri(value)
+
+
+def connection_settings() -> dict[str, Any]:
+    """Where S3 requests would go and how they are signed, never a credential value (``--dry-run`` shows it).
+
+    ``endpoint`` is the client's real URL (``AWS_ENDPOINT_URL_S3`` / ``AWS_ENDPOINT_URL``, else a profile's
+    ``endpoint_url``, else AWS), ``credentials`` names where boto3's chain found them (``env``,
+    ``shared-credentials-file``, ``assume-role``, ``iam-role`` ...). Nothing is sent to the store.
+    """
+    import boto3
+
+    s3 = client(max_attempts=1)
+    endpoint_from = next((n for n in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL") if os.environ.get(n)), None)
+    try:
+        found = boto3.session.Session().get_credentials()
+    except Exception as err:  # noqa: BLE001 - a broken profile is reported, not raised, in a preview
+        method = f"error: {_scrub(str(err))}"
+    else:
+        method = found.method if found is not None else "none found"
+    return {
+        "endpoint": s3.meta.endpoint_url,
+        "endpoint_from": endpoint_from or ("AWS (default)" if "amazonaws.com" in s3.meta.endpoint_url
+                                           else "AWS config file"),
+        "region": s3.meta.region_name,
+        "addressing_style": (s3.meta.config.s3 or {}).get("addressing_style", "auto"),
+        "credentials": method,
+        "profile": os.environ.get("AWS_PROFILE") or None,
+    }
+
+
+def describe_connection(settings: dict[str, Any]) -> str:
+    """One line from :func:`connection_settings`."""
+    profile = f", profile {settings['profile']}" if settings.get("profile") else ""
+    return (f"S3 endpoint {settings['endpoint']} (from {settings['endpoint_from']}), region {settings['region']}, "
+            f"{settings['addressing_style']}-style addressing, credentials: {settings['credentials']}{profile}")
+
+
 # ---------------------------------------------------------------- errors
 
 
 def _scrub(text: str) -> str:
-    """Remove any credential value that a server or library might echo back."""
-    for name in _CREDENTIAL_ENV:
-        value = os.environ.get(name)
-        if value and len(value) >= 4:
-            text = text.replace(value, "***")
-    return " ".join(text.split())  # one line
+    """Remove any credential value that a server or library might echo back (the SDK's one masking rule)."""
+    from skillbank.runtime.sdk.secrets import redact_text
+
+    return " ".join(redact_text(text).split())  # one line
 
 
 def _bucket_exists(s3, bucket: str) -> bool | None:
@@ -277,6 +321,17 @@ def download_prefix(uri: str, dest: Path | str) -> Path:
 
 
 # ---------------------------------------------------------------- upload
+
+
+def check_writable(uri: str) -> None:
+    """Write and delete one empty object under the folder ``uri``: a missing bucket or a denied write
+    shows before a job runs, not when its results are uploaded."""
+    bucket, key = parse_s3_uri(uri)
+    probe = _folder_key(key) + ".skillbank-write-check"
+    s3 = client()
+    with _translated(uri, "write to", s3):
+        s3.put_object(Bucket=bucket, Key=probe, Body=b"")
+        s3.delete_object(Bucket=bucket, Key=probe)
 
 
 def upload_file(path: Path | str, uri: str) -> str:

@@ -3,6 +3,14 @@
 Secrets reach a job only through its process environment. Specs on disk and
 in the job store hold an empty value in every secret field; text shown to a
 user (log tails, error messages) has every known secret value replaced.
+
+Masking replaces whole secret values, and only values of at least
+``MIN_SECRET_LENGTH`` characters that are not well-known public values
+(``test``, ``tlt_encode``...): a short or common value would mask ordinary
+words and paths (``s3://data/test.tar.gz`` with the credentials ``test``/``test``)
+and is not protected by masking anyway. Masking applies to what is shown or
+stored, never to a value passed to a job; a known secret found in a field that
+is not a secret field is refused instead (:func:`secrets_in`).
 """
 from __future__ import annotations
 
@@ -15,9 +23,12 @@ from typing import Any
 from skillbank.runtime.spec_builder import get_dotted, set_dotted
 
 ENCRYPTION_KEY_ENV = "SKILLBANK_ENCRYPTION_KEY"
+# The caller's own key when `skillbank run` gives a job another one: kept known so it stays masked.
+CALLER_KEY_ENV = "SKILLBANK_CALLER_ENCRYPTION_KEY"
 # Environment variables whose values are secrets wherever they appear.
 SECRET_ENV_NAMES = (
     ENCRYPTION_KEY_ENV,
+    CALLER_KEY_ENV,
     "AWS_ACCESS_KEY_ID",
     "AWS_SECRET_ACCESS_KEY",
     "AWS_SESSION_TOKEN",
@@ -32,6 +43,17 @@ _SECRET_NAME = re.compile(
     re.I,
 )
 MASK = "***"
+MIN_SECRET_LENGTH = 8
+# Public, well-known values (test credentials, TAO's documented sample keys): never masked or refused.
+COMMON_VALUES = frozenset({
+    "password", "changeme", "testtest", "testing123", "12345678", "minioadmin", "localstack",
+    "tlt_encode", "nvidia_tlt", "nvidia_tao",
+})
+
+
+def is_maskable(value: str) -> bool:
+    """Whether ``value`` is treated as a secret in text: long enough and not a well-known public value."""
+    return len(value) >= MIN_SECRET_LENGTH and value.strip().lower() not in COMMON_VALUES
 
 
 def is_secret_field(dotted_key: str) -> bool:
@@ -55,25 +77,60 @@ def redact_spec(spec: Mapping[str, Any], fields: Iterable[str]) -> dict[str, Any
     return out
 
 
-def secret_values(env: Mapping[str, str] | None = None, extra: Iterable[str] = ()) -> list[str]:
-    """Known secret values: those in ``env`` (and the process environment) under secret names, plus ``extra``."""
-    values = set()
+def known_secrets(env: Mapping[str, str] | None = None, extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Known maskable secret values -> where each comes from (``$NAME``, or the label given in ``extra``).
+
+    Sources: the process environment and ``env`` under :data:`SECRET_ENV_NAMES`, plus ``extra``
+    (value -> label, e.g. a secret override's key).
+    """
+    found: dict[str, str] = {}
     for source in (os.environ, env or {}):
         for name in SECRET_ENV_NAMES:
             value = source.get(name)
-            if value:
-                values.add(str(value))
-    values.update(str(v) for v in extra if v)
-    # Very short values would mask ordinary words; a secret that short is not protected by masking anyway.
-    return sorted((v for v in values if len(v) >= 4), key=len, reverse=True)
+            if value and is_maskable(str(value)):
+                found.setdefault(str(value), f"${name}")
+    for value, label in (extra or {}).items():
+        if isinstance(value, str) and is_maskable(value):
+            found.setdefault(value, label)
+    return found
+
+
+def secret_values(env: Mapping[str, str] | None = None, extra: Iterable[str] = ()) -> list[str]:
+    """Known maskable secret values (see :func:`known_secrets`), longest first."""
+    found = known_secrets(env, {str(v): "" for v in extra if v})
+    return sorted(found, key=len, reverse=True)
 
 
 def redact_text(text: str, values: Iterable[str] | None = None) -> str:
-    """``text`` with every secret value replaced by ``***``."""
-    for value in values if values is not None else secret_values():
-        if value:
+    """``text`` with every whole maskable secret value replaced by ``***`` (short or common values are kept)."""
+    for value in sorted(values if values is not None else secret_values(), key=len, reverse=True):
+        if value and is_maskable(value):
             text = text.replace(value, MASK)
     return text
+
+
+def secrets_in(obj: Any, secrets: Mapping[str, str], skip: Iterable[str] = (),
+               prefix: str = "") -> list[tuple[str, str]]:
+    """``(dotted key, source)`` of every string in ``obj`` that holds a known secret, outside the ``skip`` keys.
+
+    Used to refuse (not alter) a secret pasted into a field that is not a secret field.
+    """
+    skipped = set(skip)
+    hits: list[tuple[str, str]] = []
+    stack: list[tuple[str, Any]] = [(prefix, obj)]
+    while stack:
+        key, value = stack.pop()
+        if key in skipped:
+            continue
+        if isinstance(value, Mapping):
+            stack.extend((f"{key}.{k}" if key else str(k), v) for k, v in value.items())
+        elif isinstance(value, (list, tuple)):
+            stack.extend((f"{key}[{i}]", v) for i, v in enumerate(value))
+        elif isinstance(value, str):
+            source = next((label for secret, label in secrets.items() if secret in value), None)
+            if source is not None:
+                hits.append((key, source))
+    return sorted(hits)
 
 
 def redact_obj(obj: Any, values: Iterable[str]) -> Any:

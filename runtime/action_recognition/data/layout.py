@@ -18,10 +18,15 @@ Entry points:
 - ``check_folder(root, key) -> Path``
 
 Every problem found becomes one line of a single ``DataError`` that names the
-path and what to change.
+path and what to change; a folder that cannot be read (permissions) is one too.
+A labelled root that holds a single folder whose sub-folders are the classes
+(an archive ``data.tar.gz`` holding ``train/<class>/...``) is read from that folder.
 """
 from __future__ import annotations
 
+import contextlib
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,6 +35,7 @@ from PIL import Image
 from .errors import DataError, is_archive
 from .sampling import ClipSpec
 
+log = logging.getLogger("skillbank.action_recognition")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 STREAM_FOLDERS = {"rgb": ("rgb",), "of": ("u", "v")}
 FULL_IMAGE_CHECK_LIMIT = 20000
@@ -55,8 +61,24 @@ class Video:
         return {name: len(files) for name, files in self.frames.items()}
 
 
+@contextlib.contextmanager
+def _readable(key: str, root: str | Path | None) -> Iterator[None]:
+    """A folder or frame that cannot be read (permissions, I/O) becomes a DataError naming it and the key."""
+    try:
+        yield
+    except OSError as exc:
+        where = exc.filename or root
+        raise DataError(f"{key}: cannot read {where} ({exc.strerror or exc}); check that it exists and that "
+                        "this user may read it") from None
+
+
 def check_folder(root: str | Path | None, key: str = "dataset folder") -> Path:
     """``root`` as a Path when it is an existing, non-empty folder; a DataError naming it otherwise."""
+    with _readable(key, root):
+        return _check_folder(root, key)
+
+
+def _check_folder(root: str | Path | None, key: str) -> Path:
     text = "" if root is None else str(root)
     if not text.strip():
         raise DataError(f"{key} is not set: give the path of a data folder")
@@ -85,6 +107,26 @@ def scan_labelled(
 ) -> list[Video]:
     """Every video under ``root/<class>/``, labelled through ``label_map``; a DataError lists all problems."""
     path = check_folder(root, key)
+    with _readable(key, path):
+        return _scan_labelled(path, label_map, clip, key, check_images)
+
+
+def _single_top_folder(path: Path, label_map: dict[str, int]) -> Path:
+    """``path/<top>`` when ``path`` holds only that folder, it is no class, and its sub-folders are classes."""
+    children = _children(path)
+    if len(children) == 1 and children[0].name not in label_map:
+        inner = _children(children[0])
+        if inner and any(c.name in label_map for c in inner):
+            log.info("%s holds the single folder %r whose sub-folders are classes: reading the data from %s",
+                     path, children[0].name, children[0])
+            return children[0]
+    return path
+
+
+def _scan_labelled(path: Path, label_map: dict[str, int] | None, clip: ClipSpec, key: str,
+                   check_images: str) -> list[Video]:
+    if label_map:
+        path = _single_top_folder(path, label_map)
     if not label_map:
         found = ", ".join(f"{c.name}: {i}" for i, c in enumerate(_children(path)))
         raise DataError(f"dataset.label_map is empty; set it to map the class folders of {path} "
@@ -116,6 +158,11 @@ def scan_unlabelled(
 ) -> list[Video]:
     """Every video of an inference folder: ``root/<video>/rgb`` (or a labelled tree ``root/<x>/<video>/rgb``)."""
     path = check_folder(root, key)
+    with _readable(key, path):
+        return _scan_unlabelled(path, clip, key, check_images)
+
+
+def _scan_unlabelled(path: Path, clip: ClipSpec, key: str, check_images: str) -> list[Video]:
     problems: list[str] = []
     videos: list[Video] = []
     for child in _children(path):

@@ -3,7 +3,9 @@
 Launch starts ``local_wrapper`` (see there) in a new session; the backend id is
 its pid, which is also the job's process-group id. Status comes from the exit
 marker the wrapper writes, or from the wrapper still being alive; a wrapper
-that is gone without a marker means the job was lost. Cancel writes a cancel
+that is gone without a marker means the job was lost, and whatever is left of
+its process group is killed then (the command itself dies with the wrapper, see
+local_wrapper), so the record and the machine agree. Cancel writes a cancel
 marker, sends SIGTERM to the whole group, waits ``grace_s`` and then sends
 SIGKILL.
 """
@@ -97,6 +99,7 @@ class LocalPlatform(Platform):
             return PlatformStatus(RUNNING, detail=f"pid {backend_id}")
         marker = marker or read_exit_marker(results_dir)  # it may have been written between the checks
         if marker is None:
+            kill_leftovers(backend_id, results_dir)  # a lost job must not keep running untracked
             if (results_dir / CANCEL_MARKER).exists():
                 return PlatformStatus(CANCELED, detail="canceled")
             return PlatformStatus(ERROR, detail=f"process {backend_id} is gone and left no exit marker")
@@ -133,6 +136,7 @@ class LocalPlatform(Platform):
         except (TypeError, ValueError):
             raise PlatformError(f"local backend id {backend_id!r} is not a process id") from None
         if not self._alive(backend_id, results_dir):
+            kill_leftovers(backend_id, results_dir)  # the supervisor is gone; what it ran must not stay
             return
         self._signal_group(pgid, signal.SIGTERM)
         if not self._wait_group(pgid, self.grace_s):
@@ -180,6 +184,37 @@ def status_from_marker(marker: dict) -> PlatformStatus:
         return PlatformStatus(COMPLETE, exit_code=0)
     detail = marker.get("detail") or (f"killed by signal {signum}" if signum else f"exit code {exit_code}")
     return PlatformStatus(ERROR, exit_code=exit_code, signal=signum, detail=detail)
+
+
+def kill_leftovers(backend_id: str, results_dir: Path) -> list[int]:
+    """SIGKILL the processes left of a job whose supervisor is gone; returns their pids (Linux /proc only).
+
+    A leftover is in the job's process group (the supervisor's pid) and runs in the job's results folder:
+    while any process holds that group id the id cannot be reused, and the folder check keeps an unrelated
+    group that got the number later out of reach.
+    """
+    try:
+        pgid = int(backend_id)
+    except (TypeError, ValueError):
+        return []
+    proc, folder = Path("/proc"), os.path.realpath(results_dir)
+    killed = []
+    for entry in proc.iterdir() if proc.is_dir() else ():
+        if not entry.name.isdigit() or int(entry.name) in (pgid, os.getpid()):
+            continue
+        try:
+            fields = entry.joinpath("stat").read_text().rsplit(")", 1)[1].split()
+            cwd = os.readlink(entry / "cwd")
+        except (OSError, IndexError):
+            continue  # gone meanwhile, or not ours to read
+        if int(fields[2]) != pgid or not (cwd == folder or cwd.startswith(folder + os.sep)):
+            continue
+        try:
+            os.kill(int(entry.name), signal.SIGKILL)
+            killed.append(int(entry.name))
+        except OSError:
+            continue
+    return killed
 
 
 def _is_our_wrapper(pid: int, results_dir: Path) -> bool:

@@ -7,6 +7,12 @@ SIGTERM/SIGINT to the command, and when the command ends writes the exit
 marker ``RESULTS_DIR/.exit`` (JSON: exit_code, signal, canceled, ended_at)
 atomically. Without that marker a vanished job is known to be lost.
 Secrets arrive in the environment and are never written by this module.
+
+The command dies with its supervisor: on Linux it is started with
+``PR_SET_PDEATHSIG`` = SIGKILL, so a ``kill -9`` of the supervisor (which
+leaves the record "lost") cannot leave a training running that nobody tracks
+or can cancel. What such a command started itself is swept by the platform
+(``LocalPlatform`` kills what is left of the job's process group).
 """
 from __future__ import annotations
 
@@ -39,12 +45,35 @@ def exit_record(returncode: int | None, results_dir: Path) -> dict:
     return {"exit_code": returncode, "signal": None, "canceled": canceled, "ended_at": time.time()}
 
 
+PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
+
+
+def _die_with_parent(parent_pid: int):
+    """A ``preexec_fn``: the command gets SIGKILL when its supervisor dies (Linux; elsewhere None)."""
+    import ctypes
+    import ctypes.util
+
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    except OSError:
+        return None
+
+    def arm() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != parent_pid:  # the supervisor died before the line above took effect
+            os._exit(137)
+
+    return arm
+
+
 def supervise(results_dir: Path, argv: list[str]) -> int:
     results_dir.mkdir(parents=True, exist_ok=True)
     with open(results_dir / LOG_NAME, "ab", buffering=0) as log:
         try:
             child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                     cwd=results_dir)
+                                     cwd=results_dir, preexec_fn=_die_with_parent(os.getpid()))
         except OSError as exc:  # command not found / not executable
             log.write(f"skillbank: cannot start {argv[0]!r}: {exc.strerror or exc}\n".encode())
             write_json_atomic(results_dir / EXIT_MARKER, {**exit_record(127, results_dir), "detail": str(exc)})

@@ -23,7 +23,7 @@ from skillbank.runtime.sdk.platforms.base import (
     Platform,
     PlatformError,
 )
-from skillbank.runtime.sdk.secrets import SECRET_ENV_NAMES
+from skillbank.runtime.sdk.secrets import SECRET_ENV_NAMES, is_maskable
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
 TOOL_TIMEOUT_S = 60.0
@@ -31,7 +31,8 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
 def render_template(template: str, **context) -> str:
-    """Render ``templates/<name>`` (undefined names are errors; ``shq`` shell-quotes, ``tojson`` YAML-quotes)."""
+    """Render ``templates/<name>`` (undefined names are errors; ``shq`` shell-quotes, ``tojson`` YAML-quotes,
+    ``comment`` keeps a value inside its comment line)."""
     import jinja2
 
     env = jinja2.Environment(
@@ -43,7 +44,14 @@ def render_template(template: str, **context) -> str:
         autoescape=False,  # shell and YAML, not HTML: quoting is done by the filters below
     )
     env.filters["shq"] = lambda value: shlex.quote(str(value))
+    env.filters["comment"] = comment_text
     return env.get_template(template).render(**context)
+
+
+def comment_text(value: object) -> str:
+    """``value`` for a ``#`` comment line: printable characters only, a newline (or any line break or control
+    character) escaped as ``\\n`` ..., so no value can end the comment and start a line of its own."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in str(value))
 
 
 def env_names(request: LaunchRequest) -> list[str]:
@@ -118,7 +126,7 @@ def _scrub(text: str, env: dict[str, str] | None) -> str:
     """Hide the values the job's environment added (its secrets), should a tool ever echo them."""
     for name, value in (env or {}).items():
         added = value != os.environ.get(name)
-        if value and len(value) >= 4 and (added or name in SECRET_ENV_NAMES):
+        if value and is_maskable(value) and (added or name in SECRET_ENV_NAMES):
             text = text.replace(value, "***")
     return text
 
