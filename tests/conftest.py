@@ -8,6 +8,8 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SKILL = "tao-train-action-recognition"
 
+pytest_plugins = ["engines"]  # real SLURM, PostgreSQL and podman, started by the tests that ask for them
+
 
 @pytest.fixture(autouse=True)
 def _isolated_state(tmp_path, monkeypatch):
@@ -22,7 +24,8 @@ def _isolated_state(tmp_path, monkeypatch):
 def sample_data(tmp_path_factory) -> Path:
     """The sample data set (extracted folders and archives), small enough for tests.
 
-    Layout: train/, test/, test/smile/ and train.tar.gz, test.tar.gz, test/smile.tar.gz.
+    Layout: train/, test/ (labelled, <class>/<video>/), inference/ (unlabelled, <video>/, mixed classes),
+    their archives beside them (train.tar.gz, test.tar.gz, inference.tar.gz) and inference_labels.csv.
     """
     from skillbank.runtime.action_recognition.sample_data import make_sample_data
 

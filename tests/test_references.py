@@ -51,6 +51,8 @@ def test_catalogue_is_exactly_what_the_sdk_registers():
 
 def test_platform_list_is_exactly_what_the_sdk_knows():
     from skillbank.runtime.sdk.platforms import get_platform
+    from skillbank.runtime.sdk.platforms.options import platform_option_names
 
-    for name in yaml.safe_load((REFS / "platforms.yaml").read_text()):
+    for name, entry in yaml.safe_load((REFS / "platforms.yaml").read_text()).items():
         assert get_platform(name).name == name
+        assert sorted(entry["options"]) == platform_option_names(name)  # the --platform-option keys

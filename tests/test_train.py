@@ -366,9 +366,10 @@ def test_gpu_settings_map_to_lightning_devices(monkeypatch, caplog):
     from skillbank.runtime.config.loading import ConfigError
 
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    assert trainer_devices(4, [0, 1, 2, 3], 2) == {"accelerator": "cpu", "devices": 1, "num_nodes": 1,
-                                                   "strategy": "auto"}
-    assert sum("No GPU is available" in r.getMessage() for r in caplog.records) == 1
+    assert trainer_devices(4, [0, 1, 2, 3], 2) == {"accelerator": "cpu", "devices": 4, "num_nodes": 2,
+                                                   "strategy": "ddp"}  # the same layout, on the CPU
+    assert trainer_devices(1, [0], 1) == {"accelerator": "cpu", "devices": 1, "num_nodes": 1, "strategy": "auto"}
+    assert sum("No GPU is available" in r.getMessage() for r in caplog.records) == 2
     monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
     assert trainer_devices(1, [2], 1) == {"accelerator": "gpu", "devices": [2], "num_nodes": 1, "strategy": "auto"}

@@ -284,6 +284,13 @@ class CheckpointSaver(pl.Callback):
 
 # -- status.json and the log --------------------------------------------------------------------
 
+def process_group_backend() -> str:
+    """The torch.distributed backend of this run (``gloo`` on CPUs, ``nccl`` on GPUs), or ``none``."""
+    import torch.distributed as dist
+
+    return str(dist.get_backend()) if dist.is_available() and dist.is_initialized() else "none"
+
+
 class TrainStatus(pl.Callback):
     """TAO's training lines in status.json, and one flushed log line per epoch.
 
@@ -302,6 +309,10 @@ class TrainStatus(pl.Callback):
         self._durations: list[float] = []
         self._lr: float | None = None
         self._val_epoch = -1
+
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.is_global_zero:  # the processes are connected by now: say what they really are
+            log.info("distributed: world_size=%d backend=%s", trainer.world_size, process_group_backend())
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.is_global_zero:

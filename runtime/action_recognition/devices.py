@@ -23,13 +23,20 @@ def _gpu_ids(num_gpus: int, gpu_ids: Sequence[int], section: str) -> list[int]:
 
 
 def trainer_devices(num_gpus: int, gpu_ids: Sequence[int], num_nodes: int, section: str = "train") -> dict[str, Any]:
-    """Trainer keyword arguments: accelerator, devices, num_nodes, strategy. CPU (one warning) without GPUs."""
+    """Trainer keyword arguments: accelerator, devices, num_nodes, strategy.
+
+    Without GPUs the same layout runs on the CPU, as Lightning's ``devices=N`` does: ``num_gpus`` processes
+    per node (one warning), data-parallel over gloo when there are several.
+    """
     import torch
 
     if not torch.cuda.is_available():
-        log.warning("No GPU is available: running on the CPU (%s.num_gpus=%d, %s.num_nodes=%d are not used).",
-                    section, num_gpus, section, num_nodes)
-        return {"accelerator": "cpu", "devices": 1, "num_nodes": 1, "strategy": "auto"}
+        processes = max(1, int(num_gpus))
+        log.warning("No GPU is available: running %d process(es) per node on the CPU (%s.num_gpus=%d, "
+                    "%s.num_nodes=%d).", processes, section, num_gpus, section, num_nodes)
+        several = processes > 1 or num_nodes > 1
+        return {"accelerator": "cpu", "devices": processes, "num_nodes": max(1, int(num_nodes)),
+                "strategy": "ddp" if several else "auto"}
     ids = _gpu_ids(num_gpus, gpu_ids, section)
     available = torch.cuda.device_count()
     if max(ids) >= available:

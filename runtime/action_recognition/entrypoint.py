@@ -67,14 +67,24 @@ class _StdoutHandler(logging.StreamHandler):
 
 
 def configure_logging() -> None:
-    """One line per record on stdout, flushed at once (job followers read the log as it grows)."""
+    """One line per record on stdout, flushed at once (job followers read the log as it grows).
+
+    In data-parallel training every process runs this command and shares the job's log: only the global
+    rank zero writes INFO lines and warnings; the other processes report errors only.
+    """
+    from .status_log import is_rank_zero
+
     logger = logging.getLogger("skillbank.action_recognition")
     if not logger.handlers:
         handler = _StdoutHandler(sys.stdout)
         handler.setFormatter(logging.Formatter("[action_recognition] %(levelname)s %(message)s"))
         logger.addHandler(handler)
-        logger.setLevel(logging.INFO)
+        logger.setLevel(logging.INFO if is_rank_zero() else logging.ERROR)
         logger.propagate = False
+    if not is_rank_zero():
+        import warnings
+
+        warnings.simplefilter("ignore")
 
 
 def run_action(action: str, spec: str | None, overrides: list[str]) -> int:

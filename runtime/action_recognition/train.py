@@ -21,7 +21,7 @@ from typing import Any
 from skillbank.runtime.config.action_recognition import ExperimentConfig, TrainConfig
 
 from .spec_io import SpecError, results_dir
-from .status_log import RUNNING, StatusWriter
+from .status_log import RUNNING, StatusWriter, is_rank_zero
 
 log = logging.getLogger("skillbank.action_recognition")
 RESUME_KEY = "train.resume_training_checkpoint_path"
@@ -111,6 +111,9 @@ def quiet_lightning() -> None:
         for handler in logging.getLogger(name).handlers:
             if not any(isinstance(f, _DropLightningTips) for f in handler.filters):
                 handler.addFilter(_DropLightningTips())
+    if not is_rank_zero():  # the other data-parallel processes share the log: only their errors belong there
+        for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric"):
+            logging.getLogger(name).setLevel(logging.ERROR)
 
 
 def _seed_and_flags(cfg: ExperimentConfig) -> None:
@@ -219,7 +222,8 @@ def train(cfg: ExperimentConfig, status: StatusWriter | None = None) -> dict[str
     module = ActionRecognitionModule(cfg, label_map)
     if not resume:
         load_pretrained_weights(module.model, cfg.model, cfg.encryption_key)
-    steps = -(-len(datamodule.videos["train"]) * cfg.dataset.clips_per_video // cfg.dataset.batch_size)
+    # full batches per epoch (a last batch of one clip may be dropped): Lightning's logging interval must fit
+    steps = max(1, len(datamodule.videos["train"]) * cfg.dataset.clips_per_video // cfg.dataset.batch_size)
     trainer = build_trainer(cfg, out, steps, validate=datamodule.has_val, status=status)
     log.info("Training %s/%s/%s on %d videos (%d classes) for %d epochs; results in %s",
              cfg.model.model_type, cfg.model.input_type, cfg.model.backbone, len(datamodule.videos["train"]),

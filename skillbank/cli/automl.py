@@ -18,7 +18,8 @@ from typing import Any
 
 import click
 
-from skillbank.cli.bank import FORMAT, emit_json, load_skill, read_overrides
+from skillbank.cli.bank import FORMAT, BadInput, emit_json, load_skill, read_overrides
+from skillbank.cli.platform_options import PLATFORM_OPTION, platform_options
 from skillbank.runtime.automl.algorithms import ALGORITHMS, DEFAULT_ALGORITHM
 
 
@@ -97,6 +98,7 @@ def _numbers(value: Any) -> Any:
 @click.option("--storage", metavar="URL", help="Optuna RDB URL shared by several workers (default: DIR/study.db).")
 @click.option("--study-name", metavar="NAME", help="Study name inside --storage (default: automl).")
 @click.option("--platform", default="local", show_default=True)
+@PLATFORM_OPTION
 @click.option("--results-root", metavar="PATH", help="Where the jobs' results folders go.")
 @click.option("--test-dataset", metavar="PATH", help="Evaluate's test set (default: dataset.val_dataset_dir).")
 @click.option("--no-baseline", is_flag=True, help="Do not run the default spec as trial 0.")
@@ -109,16 +111,21 @@ def run(skill_name: str, overrides: str, algorithm: str, metric: str, direction:
         max_epochs: int | None, min_epochs: int, reduction_factor: int, max_concurrent: int,
         hyperparameters: tuple[str, ...], param_ranges: tuple[str, ...], override_disabled: bool,
         workspace: str | None, storage: str | None, study_name: str | None, platform: str,
-        results_root: str | None, test_dataset: str | None, no_baseline: bool, seed: int, poll_interval: float,
-        max_failures_in_a_row: int, fmt: str) -> None:
+        platform_option_items: tuple[str, ...], results_root: str | None, test_dataset: str | None,
+        no_baseline: bool, seed: int, poll_interval: float, max_failures_in_a_row: int, fmt: str) -> None:
     """Run or resume AutoML for SKILL's train action, starting from OVERRIDES (file or -).
 
     A progress line (trial n/N, best so far, running jobs) goes to stderr.
     Exit status: 0 finished; 1 stopped early (repeated failures, cause
     printed); 2 bad input (nothing ran); 130 interrupted (rerun to resume).
+
+    Several workers share one study: start each with the same --storage
+    (e.g. postgresql://user@host/db) and --study-name and its own
+    --workspace; together they run exactly --max-trials trials.
     """
     from skillbank.runtime.automl.engine import AutoMLError, AutoMLStopped, print_progress_line, run_automl
     from skillbank.runtime.automl.search_space import SearchSpaceError
+    from skillbank.runtime.automl.storage import StudyStorageError
     from skillbank.runtime.validation import SpecValidationError
 
     skill = load_skill(skill_name)
@@ -132,10 +139,13 @@ def run(skill_name: str, overrides: str, algorithm: str, metric: str, direction:
             max_epochs=max_epochs, min_epochs=min_epochs, reduction_factor=reduction_factor,
             max_concurrent=max_concurrent, hyperparameters=names, param_ranges=ranges,
             override_disabled=override_disabled, workspace=workspace, storage=storage, study_name=study_name,
-            platform=platform, results_root=results_root, baseline=not no_baseline, test_dataset=test_dataset,
+            platform=platform, platform_options=platform_options(platform, platform_option_items),
+            results_root=results_root, baseline=not no_baseline, test_dataset=test_dataset,
             seed=seed, poll_interval=poll_interval, max_failures_in_a_row=max_failures_in_a_row,
             on_progress=print_progress_line(sys.stderr),
         )
+    except StudyStorageError as exc:  # a database that cannot be used: one line, exit 2
+        raise BadInput(str(exc)) from None
     except (AutoMLError, SearchSpaceError, SpecValidationError) as exc:
         raise click.UsageError(str(exc)) from exc
     except AutoMLStopped as exc:

@@ -19,6 +19,7 @@
 """
 from __future__ import annotations
 
+import logging
 import os
 
 import pytorch_lightning as pl
@@ -31,6 +32,8 @@ from .errors import DataError
 from .layout import Video, scan_labelled, scan_unlabelled
 from .sampling import VIDEO_MODES, ClipSpec
 from .transforms import ClipTransform
+
+log = logging.getLogger("skillbank.action_recognition")
 
 
 def loader_workers(requested: int) -> int:
@@ -79,7 +82,26 @@ class ActionDataModule(pl.LightningDataModule):
         self.setup()
         dataset = ClipDataset(self.videos["train"], self.clip, ClipTransform.from_config(self.cfg, train=True),
                               train=True, clips_per_video=self.cfg.dataset.clips_per_video)
-        return self._loader(dataset, self.cfg.dataset.batch_size, shuffle=True)
+        batch_size = int(self.cfg.dataset.batch_size)
+        return self._loader(dataset, batch_size, shuffle=True,
+                            drop_last=self._drop_last_single(len(dataset), batch_size))
+
+    def _drop_last_single(self, clips: int, batch_size: int) -> bool:
+        """Whether each epoch's last training batch would hold a single clip, which BatchNorm cannot train on
+        (3 videos at batch size 2): then that batch is dropped (said once in the log; the shuffle puts other
+        clips last in the next epoch). Too few clips for any batch of two is a DataError before training."""
+        trainer = getattr(self, "trainer", None)
+        processes = max(1, trainer.world_size) if trainer is not None else 1
+        share = -(-clips // processes)  # clips each process trains on
+        if batch_size < 2 or share % batch_size != 1:
+            return False
+        if share == 1:
+            raise DataError(f"dataset.train_dataset_dir: {clips} training clip(s) for {processes} process(es) "
+                            f"leave one clip per batch, which BatchNorm cannot train on; add videos or raise "
+                            f"dataset.clips_per_video")
+        log.info("%d training clips at dataset.batch_size=%d leave a last batch of 1 clip, which BatchNorm cannot "
+                 "train on: it is dropped each epoch", share, batch_size)
+        return True
 
     def val_dataloader(self):
         self.setup()
@@ -87,11 +109,26 @@ class ActionDataModule(pl.LightningDataModule):
             return []
         dataset = ClipDataset(self.videos["val"], self.clip, ClipTransform.from_config(self.cfg, train=False),
                               train=False)
-        return self._loader(dataset, self.cfg.dataset.batch_size, shuffle=False)
+        return self._loader(dataset, self.cfg.dataset.batch_size, shuffle=False, sampler=self._val_sampler(dataset))
 
-    def _loader(self, dataset, batch_size: int, shuffle: bool) -> DataLoader:
-        return DataLoader(dataset, batch_size=int(batch_size), shuffle=shuffle, num_workers=self.workers,
-                          persistent_workers=self.workers > 0, pin_memory=torch.cuda.is_available())
+    def _val_sampler(self, dataset):
+        """Under data-parallel training each process validates its own share, none twice.
+
+        Lightning's default DistributedSampler pads the last share with repeated videos, which would count
+        them twice in val_acc; this sampler (a DistributedSampler, so Lightning keeps it) pads nothing.
+        """
+        trainer = getattr(self, "trainer", None)
+        if trainer is None or trainer.world_size <= 1:
+            return None
+        from pytorch_lightning.overrides.distributed import UnrepeatedDistributedSampler
+
+        return UnrepeatedDistributedSampler(dataset, num_replicas=trainer.world_size, rank=trainer.global_rank,
+                                            shuffle=False)
+
+    def _loader(self, dataset, batch_size: int, shuffle: bool, sampler=None, drop_last: bool = False) -> DataLoader:
+        return DataLoader(dataset, batch_size=int(batch_size), shuffle=shuffle, sampler=sampler,
+                          num_workers=self.workers, persistent_workers=self.workers > 0,
+                          pin_memory=torch.cuda.is_available(), drop_last=drop_last)
 
 
 def build_eval_dataset(cfg, root: str, mode: str = "center", num_segments: int = 1, labelled: bool = True,

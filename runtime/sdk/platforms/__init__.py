@@ -27,10 +27,17 @@ def platform_names() -> list[str]:
 
 
 def get_platform(name: str = DEFAULT_PLATFORM, **options: Any) -> Platform:
-    """A new instance of the platform called ``name``; ``options`` go to its constructor."""
+    """A new instance of the platform called ``name``.
+
+    ``options`` are its platform options (``--platform-option``, see options.py): checked first (a
+    PlatformOptionError names a bad key or value), then given to its constructor as typed values.
+    """
+    from skillbank.runtime.sdk.platforms.options import check_platform_options
+
     module_name = PLATFORM_MODULES.get(name)
     if module_name is None:
         raise PlatformError(f"unknown platform {name!r}; allowed: {', '.join(PLATFORM_MODULES)}")
+    options = check_platform_options(name, options)
     try:
         module = importlib.import_module(module_name)
     except ModuleNotFoundError as exc:

@@ -36,6 +36,8 @@ class LaunchRequest:
     gpus: int = 0  # from skill_info gpu_spec_key
     mounts: list[tuple[str, str]] = field(default_factory=list)  # (host path, container path)
     name: str = ""  # human-readable job name (skill-action)
+    nodes: int = 1  # machines of a data-parallel job (skill_info nodes_spec_key)
+    tasks_per_node: int = 1  # processes per machine of a data-parallel job (one per GPU)
 
 
 @dataclass

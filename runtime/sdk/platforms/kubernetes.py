@@ -1,15 +1,19 @@
 """Kubernetes platform: a batch/v1 Job per job, submitted with the real ``kubectl``.
 
 The Job mounts the results folder (and the request's mounts) by hostPath at
-the same paths and takes its environment from a Secret created at submit time
+the same paths, or, with the ``pvc`` option, one PersistentVolumeClaim at
+``pvc_mount`` (default: the results root) under which every path of the job
+must lie. It takes its environment from a Secret created at submit time
 through kubectl's stdin (never argv, never a file), owned by the Job so that
 Kubernetes deletes it with the Job. The namespace is the ``namespace``
-argument, ``SKILLBANK_K8S_NAMESPACE``, or kubectl's current context.
+option, ``SKILLBANK_K8S_NAMESPACE``, or kubectl's current context; ``image``
+and ``gpus`` (0: no GPU limit) override the request's.
 """
 from __future__ import annotations
 
 import json
 import os
+import posixpath
 from pathlib import Path
 
 from skillbank.runtime.sdk.platforms.base import (
@@ -45,8 +49,13 @@ class KubernetesPlatform(SubmittingPlatform):
     name = "kubernetes"
     submit_tool = "kubectl"
 
-    def __init__(self, namespace: str | None = None):
+    def __init__(self, namespace: str | None = None, *, image: str = "", gpus: int | None = None, pvc: str = "",
+                 pvc_mount: str = ""):
         self.namespace = namespace or os.environ.get("SKILLBANK_K8S_NAMESPACE", "")
+        self.image = image
+        self.gpus = gpus  # None: the request's (gpu_spec_key); 0: no GPU limit
+        self.pvc = pvc
+        self.pvc_mount = pvc_mount
 
     @staticmethod
     def job_name(job_id: str) -> str:
@@ -62,14 +71,26 @@ class KubernetesPlatform(SubmittingPlatform):
     # -- render / launch ----------------------------------------------------------------------
     def render(self, request: LaunchRequest) -> str:
         check_command(request)
-        if not request.image:
-            raise PlatformError("the kubernetes platform needs a container image (skill_info container_image)")
+        image = self.image or request.image
+        if not image:
+            raise PlatformError("the kubernetes platform needs a container image (skill_info container_image, "
+                                "or --platform-option image=...)")
         results = results_path(request)
+        pairs = mounts(request)
+        claim_mount = ""
+        if self.pvc:
+            claim_mount = posixpath.normpath(self.pvc_mount or posixpath.dirname(results))
+            outside = [target for _, target in pairs if not _under(target, claim_mount)]
+            if outside:
+                raise PlatformError(f"with pvc={self.pvc}, every path of the job must lie under pvc_mount="
+                                    f"{claim_mount}; {outside[0]} does not (put it on the claim, or use s3://)")
         return render_template(
             "k8s_job.yaml.j2", job_id=request.job_id, name=request.name or request.job_id,
-            job_name=self.job_name(request.job_id), namespace=self.namespace, image=request.image,
+            job_name=self.job_name(request.job_id), namespace=self.namespace, image=image,
             command=list(request.command), results_dir=results, env_names=env_names(request),
-            secret_name=self.secret_name(request.job_id), gpus=int(request.gpus), mounts=mounts(request),
+            secret_name=self.secret_name(request.job_id),
+            gpus=int(request.gpus if self.gpus is None else self.gpus), mounts=pairs, pvc=self.pvc,
+            pvc_mount=claim_mount,
         )
 
     def _secret_manifest(self, request: LaunchRequest, job_name: str, job_uid: str) -> str:
@@ -169,3 +190,8 @@ class KubernetesPlatform(SubmittingPlatform):
         # Background propagation removes the pods; the Secret goes with its owner, the Job.
         run_tool(self._kubectl("delete", "job", backend_id, "--ignore-not-found", "--wait=false"),
                  what="kubectl delete job")
+
+
+def _under(path: str, folder: str) -> bool:
+    path, folder = posixpath.normpath(path), posixpath.normpath(folder)
+    return folder == "/" or path == folder or path.startswith(folder + "/")
