@@ -35,8 +35,10 @@ def generated_files(source: ModelSource, skill_info: dict[str, Any]) -> dict[str
     cls = source.config_class()
     common = {"model": source.skill, "network_arch": source.network_arch, "core_module": source.core_module}
     files: dict[str, str] = {}
+    reads = source.reads()
     for action in source.actions:
-        schema = schema_gen.action_schema(cls, action, sections=source.common_sections, **common)
+        schema = schema_gen.action_schema(cls, action, sections=source.common_sections, reads=reads.get(action),
+                                          **common)
         files[f"schemas/{action}.schema.json"] = render_json(schema)
         files[f"references/spec_template_{action}.yaml"] = render_yaml(schema["default"])
     manifest = schema_gen.manifest(

@@ -181,11 +181,22 @@ def action_schema(
     model: str,
     network_arch: str,
     core_module: str,
+    reads: tuple[str, ...] | None = None,
 ) -> dict[str, Any]:
-    """The complete packaged schema of one action: common sections, ``train`` and the action's own."""
+    """The complete packaged schema of one action: common sections, ``train`` and the action's own.
+
+    ``reads`` (the fields the action's code reads: dotted leaves or sections) becomes
+    ``x_action_reads``, sorted; every entry must name a field of the schema.
+    """
     full = object_schema(cls)
     keep = sections + (action,) if action not in sections else sections
     properties = {k: v for k, v in full["properties"].items() if k in keep}
+    extra: dict[str, Any] = {}
+    if reads is not None:
+        unknown = [key for key in reads if not _names_field({"properties": properties}, key)]
+        if unknown:
+            raise ValueError(f"{action}: fields read but not in the schema: {', '.join(unknown)}")
+        extra["x_action_reads"] = sorted(reads)
     return {
         "$schema": JSON_SCHEMA_DIALECT,
         "title": f"{model} {action} spec",
@@ -205,7 +216,17 @@ def action_schema(
             "schema_version": SCHEMA_VERSION,
             "source": f"{cls.__module__}.{cls.__qualname__}",
         },
+        **extra,
     }
+
+
+def _names_field(schema: dict[str, Any], dotted: str) -> bool:
+    node: Any = schema
+    for part in dotted.split("."):
+        node = (node.get("properties") or {}).get(part) if isinstance(node, dict) else None
+        if node is None:
+            return False
+    return True
 
 
 def manifest(

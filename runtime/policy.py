@@ -11,13 +11,16 @@ the skill folder: the per-run policy never changes model metadata.
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 from typing import Any
 
 import yaml
 
+from skillbank.runtime.request_words import find_off_phrase
 from skillbank.runtime.yaml_io import safe_load
+
+__all__ = ["AUTOML_TARGET", "NOT_RUNNABLE", "POLICY_VALUES", "PolicyError", "automl_files_problem",
+           "find_off_phrase", "normalize_policy", "resolve_policy"]
 
 AUTOML_TARGET = "tao-skill-bank:tao-run-automl"
 AUTOML_ACTION = "train"
@@ -26,33 +29,6 @@ AUTOML_ACTION = "train"
 POLICY_VALUES: dict[str, str] = {"on": "on", "off": "off", "auto": "on"}
 
 NOT_RUNNABLE = "AutoML is enabled but not runnable for this model until schemas are generated"
-
-# Phrases that switch AutoML off, matched on normalised text (lower case, no
-# punctuation, "auto ml" -> "automl", "hyper parameter" -> "hyperparameter").
-_TUNING = r"(?:automl|hpo|hyperparameter (?:search|tuning|optimi[sz]ation|sweep)s?|tuning|sweeps?)"
-_OFF_PATTERNS: tuple[str, ...] = (
-    r"\b(?:turn|turning|switch|switching|shut|shutting|set|setting|keep|keeping) (?:the )?(?:automl|hpo) off\b",
-    rf"\b(?:turn|turning|switch|switching|shut|shutting) off (?:the )?{_TUNING}",
-    rf"\b(?:disable|disabling|deactivate|deactivating) (?:the )?{_TUNING}",
-    r"\b(?:automl|hpo)(?: policy)? (?:off|disabled|false)\b",
-    rf"\bwithout (?:any |the |using |doing |running )?{_TUNING}",
-    rf"\bno (?:more )?{_TUNING}",
-    rf"\b(?:skip|skipping|bypass|bypassing|avoid|avoiding) (?:the )?{_TUNING}",
-    (
-        rf"\b(?:dont|do not|does not|doesnt|never) (?:(?:want|need)(?: to)? )?"
-        rf"(?:use |run |do |using |with )?(?:any |the )?{_TUNING}"
-    ),
-    rf"\bnot (?:with|using|via|through) (?:any |the )?{_TUNING}",
-    r"\b(?:plain|normal|regular|standard|simple|vanilla|direct|ordinary) training\b",
-    r"\btrain (?:it )?(?:normally|directly|plainly)\b",
-)
-_OFF_RE = re.compile("|".join(f"(?:{p})" for p in _OFF_PATTERNS))
-
-# A negator shortly before an off phrase cancels it ("don't disable AutoML").
-_NEGATORS = ("dont", "do not", "does not", "doesnt", "not", "never", "no need to", "shouldnt",
-             "should not", "wont", "will not", "cannot", "cant", "mustnt", "must not", "didnt", "did not")
-_NEGATION_WINDOW = 4  # words before the phrase that may hold a negator
-_CLAUSE_SPLIT = re.compile(r"[.;!?,\n]+|\b(?:but|however|and|then)\b")
 
 
 class PolicyError(ValueError):
@@ -67,29 +43,6 @@ def normalize_policy(value: str) -> str:
             f"automl_policy: invalid value {value!r}; allowed: {', '.join(POLICY_VALUES)} (auto means on)"
         )
     return POLICY_VALUES[key]
-
-
-def _normalize_text(text: str) -> str:
-    text = text.lower().replace("\u2019", "'")
-    text = text.replace("'", "")  # don't -> dont
-    text = re.sub(r"[^a-z0-9.;!?,\n]+", " ", text)  # keep clause punctuation for splitting
-    text = re.sub(r"\bauto ml\b", "automl", text)
-    text = re.sub(r"\bhyper ?parameters?\b", "hyperparameter", text)
-    return text
-
-
-def find_off_phrase(request: str | None) -> str | None:
-    """The first phrase of ``request`` that turns AutoML off (not negated), or None."""
-    if not request:
-        return None
-    for clause in _CLAUSE_SPLIT.split(_normalize_text(request)):
-        clause = " ".join(clause.split())
-        for match in _OFF_RE.finditer(clause):
-            before = " " + " ".join(clause[: match.start()].split()[-_NEGATION_WINDOW:]) + " "
-            if any(f" {neg} " in before for neg in _NEGATORS):
-                continue
-            return match.group(0).strip()
-    return None
 
 
 def automl_files_problem(skill_dir: Path) -> str | None:
@@ -133,13 +86,15 @@ def resolve_policy(
     """Decide where ``action`` of the model skill in ``skill_dir`` goes.
 
     Returns ``{route, target, skill_dir, action, automl_policy, policy_source,
-    runnable, reason}``: ``route`` is ``automl`` (``target`` names the AutoML
+    matched, runnable, reason}``: ``matched`` is the request phrase that switched
+    AutoML off (normalised, e.g. ``"plain training"``), else None; ``route`` is ``automl`` (``target`` names the AutoML
     skill, which receives ``skill_dir``) or ``direct`` (``target`` is None);
     ``runnable`` says whether AutoML could run this action for this model at all
     (enabled, train schema and template packaged and parsing), whatever the
     policy. Raises PolicyError for an invalid explicit ``automl_policy``.
     """
     skill_dir = Path(skill_dir)
+    phrase = None
     if automl_policy is not None:
         policy, source = normalize_policy(automl_policy), "explicit"
         why_policy = f"automl_policy={automl_policy.strip().lower()} given explicitly"
@@ -161,6 +116,7 @@ def resolve_policy(
         "action": action,
         "automl_policy": policy,
         "policy_source": source,
+        "matched": phrase,
         "runnable": False,
         "reason": "",
     }

@@ -13,6 +13,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from skillbank.runtime.limits import SettingError
 from skillbank.runtime.yaml_io import safe_load
 
 BANK_ROOT_ENV = "SKILLBANK_ROOT"
@@ -139,9 +140,29 @@ class Skill:
     def shorthand_keys(self) -> dict[str, str]:
         return dict(self.info.get("spec_shorthand_keys") or {})
 
+    def fields_read(self, action: str) -> list[str] | None:
+        """The fields ``action`` reads (its schema's ``x_action_reads``); None when not declared (every field)."""
+        reads = self.schema(action).get("x_action_reads")
+        return list(reads) if isinstance(reads, list) else None
+
+    def inherited_keys(self, action: str) -> list[str]:
+        """The keys ``action`` takes from the model it runs (``inherited_settings``), among the fields it reads."""
+        rule = self.info.get("inherited_settings") or {}
+        if action not in (rule.get("actions") or ()):
+            return []
+        reads = self.fields_read(action)
+        return [key for key in rule.get("keys") or () if reads_field(key, reads)]
+
     def data_sources(self, action: str) -> dict[str, Any]:
         """Dataset requirements of ``action``: field -> {description, sample, ...}."""
         return dict((self.info.get("data_sources") or {}).get(action) or {})
+
+
+def reads_field(key: str, reads: list[str] | None) -> bool:
+    """Whether dotted ``key`` is among ``reads`` (a leaf, or under a section named there); None: every field."""
+    if reads is None:
+        return True
+    return any(key == entry or key.startswith(entry + ".") for entry in reads)
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -149,6 +170,8 @@ def _read_yaml(path: Path) -> dict[str, Any]:
         raise SkillError(f"missing file: {path}")
     try:
         data = safe_load(path.read_text())
+    except SettingError:
+        raise  # a bad SKILLBANK_* limit is the machine's setting, not the skill's file
     except Exception as exc:  # yaml.YAMLError
         raise SkillError(f"{path}: not valid YAML ({exc})") from exc
     if not isinstance(data, dict):

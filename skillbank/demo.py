@@ -5,7 +5,8 @@
    it to the AutoML engine (tao-run-automl), which runs a small study
    (``DEMO_AUTOML`` below: a baseline plus a few trials, a few epochs, 32x32);
 3. evaluate, inference and export runners, each with the best trial's train
-   job as parent, so they use its exact checkpoint;
+   job as parent, so they use its exact checkpoint and its model settings
+   (input size, label map ...: the job SDK takes them from the parent);
 4. a summary: baseline vs best accuracy, the chosen hyperparameters, and where
    the checkpoint, the ONNX file, predictions, plots and logs are.
 
@@ -27,8 +28,9 @@ from typing import Any
 SKILL = "tao-train-action-recognition"
 CLASSES = ("catch", "smile")
 # Small enough for a few minutes on 2 CPU cores: the baseline + 3 trials, 4 epochs each, two at a time.
-DEMO_AUTOML = {"algorithm": "bayesian", "max_trials": 4, "max_epochs": 4, "max_concurrent": 2,
-               "poll_interval": 0.5}
+DEMO_AUTOML = {"algorithm": "bayesian", "max_trials": 4, "max_epochs": 4}  # the runner's --algorithm ... options
+# Not runner options: given through the engine's documented fallback, $SKILLBANK_AUTOML_OPTIONS.
+DEMO_ENGINE = {"max_concurrent": 2, "poll_interval": 0.5}
 
 
 class DemoError(RuntimeError):
@@ -84,30 +86,28 @@ def run_demo(out: Path, *, trials: int, epochs: int) -> dict[str, Any]:
     automl_options = {**DEMO_AUTOML, "max_trials": trials, "max_epochs": epochs}
     step(f"2/5 train through the AutoML route: {automl_options['algorithm']}, {trials} trials "
          f"(baseline included), {epochs} epochs each")
-    train = run_runner(out, "train", train_overrides, env={"SKILLBANK_AUTOML_OPTIONS": json.dumps(automl_options)})
+    train = run_runner(out, "train", train_overrides, automl=automl_options,
+                       env={"SKILLBANK_AUTOML_OPTIONS": json.dumps(DEMO_ENGINE)})
     automl = train.get("automl") or {}
     if automl.get("state") != "finished" or not automl.get("best"):
         raise DemoError(f"the AutoML study did not finish: {json.dumps(automl, default=str)[:2000]}")
     best, baseline = automl["best"], automl["baseline"] or {}
     best_job = best["train_job"]
 
-    # The downstream specs share the trial's model and data settings; the checkpoint comes from the parent job.
-    shared = {k: v for k, v in train_overrides.items() if k.startswith(("model.", "dataset."))}
+    # The checkpoint and the model settings (input size, label map ...) come from the parent train job.
     step(f"3/5 evaluate the best checkpoint (trial {best['trial']}, train job {best_job})")
-    evaluate = run_runner(out, "evaluate", {**shared, "evaluate.test_dataset_dir": str(data / "test")},
+    evaluate = run_runner(out, "evaluate", {"evaluate.test_dataset_dir": str(data / "test"), "dataset.workers": 0},
                           parent=best_job)
     step("4/5 inference on unlabelled videos")
-    inference = run_runner(out, "inference",
-                           {**shared, "inference.inference_dataset_dir": str(data / "test" / CLASSES[-1])},
-                           parent=best_job)
+    inference = run_runner(out, "inference", {"inference.inference_dataset_dir": str(data / "inference"),
+                                              "dataset.workers": 0}, parent=best_job)
     step("5/5 export to ONNX")
-    export = run_runner(out, "export", shared, parent=best_job)
+    export = run_runner(out, "export", {}, parent=best_job)
 
     results = {name: Path(job["results_dir"]) for name, job in
                (("evaluate", evaluate), ("inference", inference), ("export", export))}
-    eval_results = json.loads((results["evaluate"] / "evaluate" / "results.json").read_text())
-    onnx = sorted(results["export"].rglob("*.onnx"))
-    if not onnx:
+    eval_results = json.loads(Path(evaluate["main_output"]).read_text())
+    if not export.get("main_output"):
         raise DemoError(f"export wrote no .onnx file under {results['export']}")
     files = automl.get("files") or {}
     return {
@@ -123,8 +123,9 @@ def run_demo(out: Path, *, trials: int, epochs: int) -> dict[str, Any]:
         "best_train_job": best_job,
         "checkpoint": best["checkpoint"],
         "evaluate_accuracy": eval_results.get("accuracy"),
-        "onnx": str(onnx[0]),
-        "predictions": str(results["inference"] / "inference" / "predictions.csv"),
+        "onnx": export["main_output"],
+        "predictions": inference["main_output"],
+        "inference_right": _inference_right(Path(inference["main_output"]), data / "inference_labels.csv"),
         "workspace": files.get("workspace"),
         "best_rec": files.get("best_rec"),
         "history": files.get("history_csv"),
@@ -136,8 +137,19 @@ def run_demo(out: Path, *, trials: int, epochs: int) -> dict[str, Any]:
     }
 
 
+def _inference_right(predictions: Path, answers: Path) -> str:
+    """"7/8": inference's predicted classes against the sample set's answers (inference_labels.csv)."""
+    import csv
+
+    with answers.open() as handle:
+        truth = {row["video"]: row["class"] for row in csv.DictReader(handle)}
+    with predictions.open() as handle:
+        rows = list(csv.DictReader(handle))
+    return f"{sum(truth.get(row['video']) == row['class'] for row in rows)}/{len(rows)}"
+
+
 def run_runner(out: Path, action: str, overrides: dict[str, Any], *, parent: str | None = None,
-               env: dict[str, str] | None = None) -> dict[str, Any]:
+               env: dict[str, str] | None = None, automl: dict[str, Any] | None = None) -> dict[str, Any]:
     """Generate the action's runner (local platform), run it, and return its JSON summary."""
     from skillbank.generator.runner_gen import generate_runner
 
@@ -146,7 +158,7 @@ def run_runner(out: Path, action: str, overrides: dict[str, Any], *, parent: str
     (folder / f"{action}_overrides.json").write_text(json.dumps(overrides, indent=2) + "\n")
     generated = generate_runner(SKILL, action, overrides, parent_job_id=parent, platform="local",
                                 results_root=str(out / "results"), overrides_label=f"{action}_overrides.json",
-                                output_name=f"{action}_runner.py")
+                                output_name=f"{action}_runner.py", automl_options=automl)
     if action == "train" and generated.route != "automl":
         raise DemoError(f"the train runner routes to {generated.route!r}, not AutoML: {generated.policy}")
     runner = folder / f"{action}_runner.py"
@@ -186,7 +198,7 @@ def format_summary(s: dict[str, Any]) -> str:
         f"  evaluate runner on the best checkpoint: accuracy {s['evaluate_accuracy']:.3f}%",
         f"  best checkpoint:   {s['checkpoint']}",
         f"  ONNX file:         {s['onnx']}",
-        f"  predictions:       {s['predictions']}",
+        f"  predictions:       {s['predictions']}  ({s['inference_right']} videos right)",
         f"  AutoML workspace:  {s['workspace']}  (skillbank automl status <workspace>)",
         f"  best_rec.json:     {s['best_rec']}",
         f"  history:           {s['history']}",

@@ -63,6 +63,7 @@ def test_inference_agrees_with_evaluate(trained, sample_data, capsys):
     common = [f"results_dir={out}", *TINY]
     assert run_cli("evaluate", *common, f"evaluate.checkpoint={checkpoint}",
                    f"evaluate.test_dataset_dir={sample_data / 'test'}") == 0
+    # one class folder of the test split is a folder of videos too: the very clips evaluate scored
     assert run_cli("inference", *common, f"inference.checkpoint={checkpoint}",
                    f"inference.inference_dataset_dir={sample_data / 'test' / 'smile'}") == 0
     log = capsys.readouterr().out
@@ -85,7 +86,7 @@ def test_tao_templates_run_with_only_paths_filled(trained, sample_data, tmp_path
     # results_dir are filled.
     _, checkpoint = trained
     paths = {"evaluate": [f"evaluate.test_dataset_dir={sample_data / 'test'}"],
-             "inference": [f"inference.inference_dataset_dir={sample_data / 'test' / 'smile'}"],
+             "inference": [f"inference.inference_dataset_dir={sample_data / 'inference'}"],
              "export": []}[action]
     rc = run_cli(action, f"results_dir={tmp_path}", f"{action}.checkpoint={checkpoint}", *paths,
                  spec=template(action))
@@ -120,7 +121,7 @@ def test_trt_engine_is_refused_and_missing_checkpoint_named(trained, sample_data
     assert rc == 2
     assert "TensorRT engines are not supported" in capsys.readouterr().out
     rc = run_cli("inference", f"results_dir={tmp_path}", f"inference.checkpoint={tmp_path / 'none.pth'}",
-                 f"inference.inference_dataset_dir={sample_data / 'test' / 'smile'}")
+                 f"inference.inference_dataset_dir={sample_data / 'inference'}")
     assert rc == 2
     assert f"inference.checkpoint='{tmp_path / 'none.pth'}': no such checkpoint file" in capsys.readouterr().out
 

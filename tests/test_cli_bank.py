@@ -100,3 +100,27 @@ def test_read_only_commands_do_not_import_torch(tmp_path):
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert "HEAVY []" in out
+
+
+@pytest.mark.parametrize("action", ["evaluate", "inference", "export"])
+def test_schema_lists_only_the_fields_the_action_reads(action):
+    for extra in ([], ["--all"]):
+        data = json.loads(run("schema", SKILL, action, "--format", "json", *extra).output)
+        keys = [row["key"] for row in data["parameters"]]
+        assert not [k for k in keys if k.startswith(("train.", "wandb.", "dataset.train_dataset_dir"))], keys
+        assert f"{action}.checkpoint" in keys
+        assert data["automl_default_parameters"] == [] and "learning_rate" not in data["shorthand_keys"]
+    everything = {row["key"]: row for row in data["parameters"]}
+    assert everything["model.input_width"]["inherited"] is True  # from the parent train job
+    assert everything[f"{action}.checkpoint"]["inherited"] is False
+    assert data["fields_read"] == len(everything)
+    text = run("schema", SKILL, action, "--all").output
+    assert "train.optim.lr" not in text and "model.backbone = 'resnet_18'" in text
+    assert "from the parent train job" in text
+
+
+def test_train_schema_reads_every_section_it_trains_with():
+    data = json.loads(run("schema", SKILL, "train", "--all", "--format", "json").output)
+    keys = {row["key"] for row in data["parameters"]}
+    assert {"train.optim.lr", "model.rgb_pretrained_model_path", "dataset.train_dataset_dir", "wandb.enable"} <= keys
+    assert not any(key.startswith(("evaluate.", "export.")) for key in keys)

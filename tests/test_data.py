@@ -190,8 +190,8 @@ def test_jpeg_frames_in_sorted_name_order(tmp_path: Path):
 
 def test_unlabelled_folders(tiny: Path):
     clip = ClipSpec()
-    flat = scan_unlabelled(tiny / "test" / "smile", clip)
-    assert [v.video_id for v in flat] == ["smile_test_000", "smile_test_001"] and {v.label for v in flat} == {-1}
+    flat = scan_unlabelled(tiny / "inference", clip)  # the sample set's unlabelled videos
+    assert [v.video_id for v in flat] == ["video_000", "video_001"] and {v.label for v in flat} == {-1}
     nested = scan_unlabelled(tiny / "test", clip)  # a labelled tree works for inference too
     assert [v.video_id for v in nested][:1] == ["catch/catch_test_000"] and len(nested) == 4
 

@@ -27,12 +27,69 @@ OFF_PHRASES = [
     "normal training please", "AutoML off", "automl: off", "don't use AutoML", "do not use automl",
     "no hyperparameter search", "no hyper-parameter tuning", "switch off AutoML", "turn AutoML off",
     "Train this model, NO HPO", "I don't want AutoML", "regular training, 2 epochs",
+    "skip AutoML", "no tuning", "no hyperparameter search",
 ]
 NOT_OFF = [
     None, "", "train the model", "use AutoML", "train with automl and hpo", "don't disable AutoML",
     "do not turn off automl", "Don't skip HPO.", "never disable automl", "no need to turn off AutoML",
     "I don't want you to disable AutoML", "not plain training: use AutoML",
 ]
+
+
+# The policy table: request -> (policy, the phrase that decided). Negation binds to its own phrase;
+# a bracketed aside is a clause of its own; quotes are only marks.
+POLICY_TABLE = [
+    ("Prepare (don't submit) the same plain training for the cluster", "off", "plain training"),
+    ("prepare, don't submit the same plain training", "off", "plain training"),  # "don't" binds to "submit"
+    ("Train it [no HPO] on the sample data", "off", "no hpo"),
+    ("train it (but don't disable AutoML)", "on", None),
+    ("don't (please) disable AutoML", "on", None),
+    ('don\'t "disable AutoML"', "on", None),
+    ("don't 'turn off AutoML' this time", "on", None),
+    ('"plain training" please', "off", "plain training"),
+    ("please \u201cskip AutoML\u201d", "off", "skip automl"),
+    ("Don\u2019t disable AutoML", "on", None),
+    ("don't worry about it, plain training is fine", "off", "plain training"),
+    ("no need to disable AutoML (regular training is too slow)", "off", "regular training"),
+    ("I don't want you to turn off AutoML", "on", None),
+    ("don't disable AutoML; no tuning", "off", "no tuning"),
+    ("no hyperparameter search", "off", "no hyperparameter search"),
+    ("skip AutoML", "off", "skip automl"),
+    ("no tuning, 3 epochs", "off", "no tuning"),
+    ("train for 2 epochs with AutoML", "on", None),
+    ("not plain training: use AutoML", "on", None),
+]
+
+
+@pytest.mark.parametrize(("request_text", "policy", "matched"), POLICY_TABLE)
+def test_policy_table_negation_binds_to_its_own_phrase(skill_dir, request_text, policy, matched):
+    decision = resolve_policy(skill_dir, "train", request=request_text)
+    assert (decision["automl_policy"], decision["matched"]) == (policy, matched)
+    assert decision["route"] == ("direct" if policy == "off" else "automl")
+
+
+@pytest.mark.parametrize(
+    ("request_text", "epochs"),
+    [("train for 2 epochs", 2), ("Two epochs, no HPO", 2), ("epochs: 5", 5), ("checkpoint every 2 epochs", None),
+     ("checkpoint every 2 epochs and train 10 epochs", 10), ("train it", None), (None, None)],
+)
+def test_requested_epochs(request_text, epochs):
+    from skillbank.runtime.request_words import requested_epochs
+
+    assert requested_epochs(request_text) == epochs
+
+
+def test_skill_md_lists_exactly_the_recognised_phrases(skill_dir):
+    """Every phrase family is in SKILL.md's table, every row of that table is a family, and each example is off."""
+    from skillbank.runtime.request_words import OFF_PHRASES
+
+    text = (skill_dir / "SKILL.md").read_text()
+    section = text.split("## Train action policy (AutoML)", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| \"")]
+    assert [row.split("|")[1].strip().strip('"') for row in rows] == [p.example for p in OFF_PHRASES]
+    for phrase, row in zip(OFF_PHRASES, rows, strict=True):
+        assert phrase.forms in row
+        assert find_off_phrase(phrase.example), phrase.example
 
 
 @pytest.mark.parametrize("request_text", OFF_PHRASES)
@@ -170,6 +227,7 @@ def test_cli_policy_json_by_name_and_by_folder(skill_dir):
         assert result.exit_code == 0, result.output
         decision = json.loads(result.output)
         assert decision["route"] == "direct" and decision["automl_policy"] == "off"
+        assert decision["matched"] == "no hpo"
         assert Path(decision["skill_dir"]) == skill_dir
 
 
@@ -178,6 +236,9 @@ def test_cli_policy_text_defaults_to_train_and_automl(skill_dir):
     assert result.exit_code == 0, result.output
     assert f"route: automl -> {AUTOML_TARGET}" in result.output
     assert "automl_policy: on (default)" in result.output
+    assert "matched" not in result.output
+    off = CliRunner().invoke(main, ["policy", SKILL, "--request", "plain training (don't submit)"])
+    assert "matched: 'plain training'" in off.output
 
 
 @pytest.mark.parametrize(

@@ -157,11 +157,12 @@ def test_real_chain_train_then_evaluate_inference_export(sample_data, tmp_path):
     checkpoints = sorted((Path(train["results_dir"]) / "train").glob("model_epoch_*_step_*.pth"))
     assert checkpoints
 
+    # No model settings: the 32x32 input (and the rest of the model) come from the parent train job.
     children = {
         "evaluate": {"evaluate.test_dataset_dir": str(sample_data / "test"), "evaluate.video_num_segments": 2,
-                     **TINY_MODEL},
-        "inference": {"inference.inference_dataset_dir": str(sample_data / "test" / "smile"), **TINY_MODEL},
-        "export": {key: value for key, value in TINY_MODEL.items() if key != "dataset.workers"},
+                     "dataset.workers": 0},
+        "inference": {"inference.inference_dataset_dir": str(sample_data / "inference"), "dataset.workers": 0},
+        "export": {},
     }
     runners = {action: _generate(tmp_path, SKILL, action, overrides, "--parent-job-id", train["job_id"])
                for action, overrides in children.items()}
@@ -175,6 +176,11 @@ def test_real_chain_train_then_evaluate_inference_export(sample_data, tmp_path):
         assert proc.returncode == 0, f"{action}:\n{stdout}\n{stderr}"
         done[action] = json.loads(stdout)
         assert done[action]["status"] == "Complete" and done[action]["parent_job_id"] == train["job_id"]
+        assert done[action]["inherited"]["from"] == f"parent job {train['job_id']}"
+        assert done[action]["inherited"]["values"]["model.input_width"] == 32
+        assert _spec_on_disk(done[action]["job_id"])["model"]["input_height"] == 32  # the parent's, not 224
+        assert stderr.strip().splitlines()[-1] == (f"job {done[action]['job_id']} Complete; main output: "
+                                                   f"{done[action]['main_output']}")
 
     newest = str(checkpoints[-1])
     evaluate_dir = Path(done["evaluate"]["results_dir"])
@@ -187,3 +193,14 @@ def test_real_chain_train_then_evaluate_inference_export(sample_data, tmp_path):
     assert export_spec["export"]["checkpoint"] == newest
     assert Path(export_spec["export"]["onnx_file"]).is_file()
     assert export_spec["export"]["onnx_file"].endswith("action_recognition.onnx")
+
+    # `jobs show` lists each job's files, the main one marked: the one a runner's last line names
+    mains = {"train": newest, "evaluate": str(evaluate_dir / "evaluate" / "results.json"),
+             "inference": str(Path(done["inference"]["results_dir"]) / "inference" / "predictions.csv"),
+             "export": export_spec["export"]["onnx_file"]}
+    for action, job_id in {"train": train["job_id"], **{a: d["job_id"] for a, d in done.items()}}.items():
+        shown = json.loads(CliRunner().invoke(main, ["jobs", "show", job_id, "--format", "json"]).output)
+        assert [row["path"] for row in shown["outputs"] if row["main"]] == [mains[action]], action
+        assert all(Path(row["path"]).exists() for row in shown["outputs"])
+        assert {f"{action}/status.json", "spec.yaml", "log.txt"} <= {row["relative"] for row in shown["outputs"]}
+    assert train["main_output"] == newest

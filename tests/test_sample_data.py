@@ -24,7 +24,7 @@ def _digest(path: Path) -> str:
 
 
 def test_layout_of_the_default_set(sample_data: Path):
-    for name in ("train.tar.gz", "test.tar.gz", "test/smile.tar.gz"):
+    for name in ("train.tar.gz", "test.tar.gz", "inference.tar.gz", "inference_labels.csv"):
         assert (sample_data / name).is_file(), name
     for split in ("train", "test"):
         assert sorted(p.name for p in (sample_data / split).iterdir() if p.is_dir()) == ["catch", "smile"]
@@ -35,8 +35,28 @@ def test_layout_of_the_default_set(sample_data: Path):
             assert names["rgb"] == names["u"] == names["v"] == [f"{t:06d}.png" for t in range(16)]
             with Image.open(video / "rgb" / "000000.png") as rgb, Image.open(video / "u" / "000000.png") as u:
                 assert (rgb.mode, rgb.size, u.mode, u.size) == ("RGB", (32, 32), "L", (32, 32))
-    # test/smile is the inference layout: <video>/rgb
-    assert all((v / "rgb").is_dir() for v in (sample_data / "test" / "smile").iterdir() if v.is_dir())
+    # a labelled split holds class folders only: no archive inside it (TAO's loader would take it for a class)
+    for split in ("train", "test"):
+        assert all(p.is_dir() for p in (sample_data / split).iterdir())
+
+
+def test_inference_set_is_unlabelled_and_mixed(sample_data: Path):
+    """inference/ is <video>/rgb|u|v of every class, shuffled, with no class in any name; answers beside it."""
+    folder = sample_data / "inference"
+    videos = sorted(p.name for p in folder.iterdir())
+    assert videos == [f"video_{i:03d}" for i in range(8)]  # 8 videos per class and split -> 4 per class
+    assert all(sorted(q.name for q in (folder / v).iterdir()) == ["rgb", "u", "v"] for v in videos)
+    rows = (sample_data / "inference_labels.csv").read_text().splitlines()
+    assert rows[0] == "video,class"
+    answers = dict(row.split(",") for row in rows[1:])
+    assert sorted(answers) == videos
+    assert sorted(answers.values()) == ["catch"] * 4 + ["smile"] * 4
+    order = [answers[v] for v in videos]
+    assert order != sorted(order) and order != sorted(order, reverse=True)  # mixed, not grouped by class
+    assert not any(name in str(p) for p in folder.rglob("*") for name in ("catch", "smile"))
+    # a different draw from every test video
+    test_frames = {_digest(v / "rgb" / "000000.png") for v in _videos(sample_data / "test")}
+    assert not {_digest(folder / v / "rgb" / "000000.png") for v in videos} & test_frames
 
 
 def test_train_and_test_are_disjoint(sample_data: Path):
@@ -47,7 +67,7 @@ def test_train_and_test_are_disjoint(sample_data: Path):
 
 
 def test_archives_hold_the_folders(sample_data: Path, tmp_path: Path):
-    for archive, folder in (("train.tar.gz", "train"), ("test/smile.tar.gz", "test/smile")):
+    for archive, folder in (("train.tar.gz", "train"), ("inference.tar.gz", "inference")):
         target = tmp_path / folder
         with tarfile.open(sample_data / archive) as tar:
             assert all(not m.name.startswith(("/", "..")) for m in tar.getmembers())
@@ -56,17 +76,18 @@ def test_archives_hold_the_folders(sample_data: Path, tmp_path: Path):
         theirs = sorted(p.relative_to(sample_data / folder) for p in (sample_data / folder).rglob("*.png"))
         assert ours == theirs and ours
         assert all((target / rel).read_bytes() == (sample_data / folder / rel).read_bytes() for rel in ours[:50])
-    with tarfile.open(sample_data / "test" / "smile.tar.gz") as tar:
-        assert tar.getnames()[0] == "smile_test_000"
+    with tarfile.open(sample_data / "inference.tar.gz") as tar:
+        assert tar.getnames()[0] == "video_000"
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes(tmp_path: Path):
     first = make_sample_data(tmp_path / "a", seed=3, **SMALL)
     second = make_sample_data(tmp_path / "b", seed=3, **SMALL)
     other = make_sample_data(tmp_path / "c", seed=4, **SMALL)
-    for name in ("train.tar.gz", "test.tar.gz", "test/smile.tar.gz"):
+    for name in ("train.tar.gz", "test.tar.gz", "inference.tar.gz"):
         assert _digest(first / name) == _digest(second / name), name
         assert _digest(first / name) != _digest(other / name), name
+    assert _digest(first / "inference_labels.csv") == _digest(second / "inference_labels.csv")
 
 
 def test_motion_is_the_class_and_flow_is_true(sample_data: Path):
@@ -122,7 +143,9 @@ def test_cli_writes_the_set_and_reports_errors(tmp_path: Path):
     result = runner.invoke(main, args)
     assert result.exit_code == 0, result.output
     assert "dataset.label_map: {up: 0, flat: 1, down: 2}" in result.output
-    assert (tmp_path / "out" / "test" / "down.tar.gz").is_file()  # no smile class: the last class
+    assert (tmp_path / "out" / "inference.tar.gz").is_file()
+    assert not (tmp_path / "out" / "test" / "down.tar.gz").exists()  # nothing inside a labelled split
+    assert "inference: " in result.output and "inference_labels.csv" in result.output
     with Image.open(next((tmp_path / "out" / "train" / "flat").glob("*/rgb/000000.png"))) as image:
         assert image.size == (20, 16)
     again = runner.invoke(main, args)

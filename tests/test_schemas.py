@@ -170,3 +170,25 @@ def test_tao_optional_fields_take_null_in_the_schemas(action):
     jsonschema.Draft202012Validator(schema).validate(spec)
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.Draft202012Validator(schema).validate({"train": {"num_epochs": None}})
+
+
+def test_each_action_schema_declares_the_fields_its_code_reads():
+    """x_action_reads comes from ACTION_READS and names only fields of the schema."""
+    from skillbank.runtime.config.action_recognition import ACTION_READS
+    from skillbank.runtime.skills import Skill
+
+    skill = Skill.load("tao-train-action-recognition")
+    for action, reads in ACTION_READS.items():
+        assert skill.fields_read(action) == sorted(reads)
+    assert "train" not in skill.fields_read("inference") and "model.rgb_pretrained_model_path" not in str(
+        skill.fields_read("evaluate"))
+
+
+def test_reads_that_name_no_field_fail_generation():
+    from skillbank.generator import schema_gen
+    from skillbank.runtime.config.action_recognition import ExperimentConfig
+
+    with pytest.raises(ValueError, match="model.nope"):
+        schema_gen.action_schema(ExperimentConfig, "evaluate", sections=("model", "dataset", "train"),
+                                 reads=("model.backbone", "model.nope"), model="m", network_arch="n",
+                                 core_module="c")

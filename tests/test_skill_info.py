@@ -36,6 +36,7 @@ def test_every_key_named_exists_in_the_action_schema(action):
     missing = [key for key in named if key not in leaves]
     assert missing == []
     assert SKILL.info["gpu_spec_key"] in leaf_schemas(SKILL.schema("train"))
+    assert SKILL.info["nodes_spec_key"] in leaf_schemas(SKILL.schema("train"))
     for target in SKILL.shorthand_keys().values():
         assert target in leaves
 
@@ -46,5 +47,22 @@ def test_data_sources_name_the_sample_archives():
         "dataset.train_dataset_dir": "train.tar.gz",
         "dataset.val_dataset_dir": "test.tar.gz",
         "evaluate.test_dataset_dir": "test.tar.gz",
-        "inference.inference_dataset_dir": "test/smile.tar.gz",
+        "inference.inference_dataset_dir": "inference.tar.gz",
     }
+
+
+def test_inherited_settings_and_file_keys_exist_in_each_action_schema():
+    rule = SKILL.info["inherited_settings"]
+    for action in rule["actions"]:
+        leaves = leaf_schemas(SKILL.schema(action))
+        assert [key for key in rule["keys"] if key not in leaves] == []
+        assert [e["key"] for e in rule["network_keys"] if e["key"] not in rule["keys"]] == []
+        for entry in SKILL.action_info(action).get("files", []):
+            assert "spec_key" not in entry or entry["spec_key"] in leaves
+
+
+def test_meta_schema_rejects_a_file_entry_without_a_description():
+    info = json.loads(json.dumps(SKILL.info))
+    info["actions"]["evaluate"]["files"].append({"path": "evaluate/other.json"})
+    with pytest.raises(jsonschema.ValidationError, match="description"):
+        jsonschema.validate(info, META)

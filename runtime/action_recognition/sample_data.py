@@ -14,17 +14,20 @@ displacement to the next one).
 
 Layout written under ``outdir`` (and the same trees as archives whose members
 are relative to the folder, so ``tar xzf train.tar.gz -C train`` recreates
-``train/``)::
+``train/``). Archives lie beside the folders, never inside a labelled split
+(TAO's loader reads every entry of a split folder as a class)::
 
     train/<class>/<video>/{rgb,u,v}/<frame>.png     train.tar.gz
     test/<class>/<video>/{rgb,u,v}/<frame>.png      test.tar.gz
-    test/smile/<video>/...  (unlabelled inference layout: <dir>/<video>/rgb)
-    test/smile.tar.gz       (archive of test/<last class>/ when "smile" is absent)
+    inference/<video>/{rgb,u,v}/<frame>.png         inference.tar.gz
+    inference_labels.csv                            (video,class: the answers, outside inference/)
 
-``videos_per_class`` videos per class go to EACH split; train and test videos
-are different draws with different names (``<class>_train_000``,
-``<class>_test_000``). Output bytes (PNGs and archives) depend only on the
-arguments: archive metadata (mtime, owner, order) is fixed.
+``videos_per_class`` videos per class go to each of train and test, and
+``max(1, videos_per_class // 2)`` per class to inference: an unlabelled set of
+mixed classes in a shuffled order, named ``video_000`` ... (no class in the
+name). All are different draws (``<class>_train_000``, ``<class>_test_000``).
+Output bytes (PNGs, archives, the CSV) depend only on the arguments: archive
+metadata (mtime, owner, order) is fixed.
 """
 from __future__ import annotations
 
@@ -45,6 +48,8 @@ FLOW_GAIN = 16.0
 ARCHIVE_MTIME = 946684800  # 2000-01-01T00:00:00Z: a fixed stamp keeps archives byte-identical
 FRAME_NAME = "{:06d}.png"
 SPLITS = ("train", "test")
+INFERENCE = "inference"
+INFERENCE_LABELS = "inference_labels.csv"
 
 
 def make_sample_data(
@@ -60,13 +65,14 @@ def make_sample_data(
     """Write the sample data set under ``outdir`` and return it as a Path.
 
     ``size`` is (width, height). ``videos_per_class`` videos per class are made
-    for each of train and test. Existing ``train/``/``test/`` folders are an
-    error unless ``overwrite`` (then they are replaced).
+    for each of train and test, half as many for inference. Existing
+    ``train/``/``test/``/``inference/`` folders are an error unless ``overwrite``
+    (then they are replaced).
     """
     classes = _check_args(classes, videos_per_class, frames, size)
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    for split in SPLITS:
+    for split in (*SPLITS, INFERENCE):
         target = out / split
         if target.exists() and any(target.iterdir()):
             if not overwrite:
@@ -90,13 +96,29 @@ def make_sample_data(
         _write_tree(out / split, files)
         _write_archive(out / f"{split}.tar.gz", files)
         written[split] = files
-    inference_class = "smile" if "smile" in classes else classes[-1]
-    prefix = f"{inference_class}/"
-    test_files = {
-        rel[len(prefix):]: data for rel, data in written["test"].items() if rel.startswith(prefix)
-    }
-    _write_archive(out / "test" / f"{inference_class}.tar.gz", test_files)
+    files, labels = _inference_videos(classes, max(1, videos_per_class // 2), frames, size, seed)
+    _write_tree(out / INFERENCE, files)
+    _write_archive(out / f"{INFERENCE}.tar.gz", files)
+    (out / INFERENCE_LABELS).write_text("video,class\n" + "".join(f"{v},{c}\n" for v, c in labels))
     return out
+
+
+def _inference_videos(classes: list[str], per_class: int, frames: int, size: tuple[int, int],
+                      seed: int) -> tuple[dict[str, bytes], list[tuple[str, str]]]:
+    """Unlabelled videos of every class in a shuffled order: (files by path, [(video, true class)])."""
+    draws = [(class_index, video_index) for class_index in range(len(classes)) for video_index in range(per_class)]
+    order = np.random.default_rng([seed, len(SPLITS)]).permutation(len(draws))
+    files: dict[str, bytes] = {}
+    labels = []
+    for number, at in enumerate(order):
+        class_index, video_index = draws[int(at)]
+        rng = np.random.default_rng([seed, len(SPLITS), class_index, video_index])
+        video = f"video_{number:03d}"
+        for kind, images in render_video(rng, class_index, len(classes), frames, size).items():
+            for t, image in enumerate(images):
+                files[f"{video}/{kind}/{FRAME_NAME.format(t)}"] = _png_bytes(image)
+        labels.append((video, classes[class_index]))
+    return files, labels
 
 
 def render_video(
@@ -150,19 +172,32 @@ def render_video(
     return {"rgb": rgb, "u": u, "v": v}
 
 
-def _check_args(classes: Iterable[str], videos_per_class: int, frames: int, size: tuple[int, int]) -> list[str]:
+MAX_SIDE = 1024  # pixels: frames are held in memory while a video is drawn (sample data, not a benchmark)
+MAX_FRAMES = 1000
+
+
+def check_class_names(classes: Iterable[str]) -> list[str]:
+    """The class names as folder names: at least two, distinct, plain (no path separators, not hidden,
+    no control characters, since the data loader skips hidden folders); a ValueError names the bad ones."""
     names = [str(c).strip() for c in classes]
     if len(names) < 2 or len(set(names)) != len(names) or not all(names):
         raise ValueError(f"classes: need at least two distinct non-empty names, got {list(classes)!r}")
-    bad = [n for n in names if "/" in n or "\\" in n or n in (".", "..")]
+    bad = [n for n in names if "/" in n or "\\" in n or n in (".", "..") or n.startswith(".")
+           or not n.isprintable() or len(n.encode()) > 255]
     if bad:
-        raise ValueError(f"classes: names must be plain folder names, got {bad!r}")
+        raise ValueError(f"classes: names must be plain folder names (no / or \\, not starting with '.', "
+                         f"printable, at most 255 bytes), got {bad!r}")
+    return names
+
+
+def _check_args(classes: Iterable[str], videos_per_class: int, frames: int, size: tuple[int, int]) -> list[str]:
+    names = check_class_names(classes)
     if videos_per_class < 1:
         raise ValueError(f"videos_per_class: must be >= 1, got {videos_per_class!r}")
-    if frames < 2:
-        raise ValueError(f"frames: must be >= 2, got {frames!r}")
-    if len(size) != 2 or min(size) < 8:
-        raise ValueError(f"size: must be (width, height) with both >= 8, got {size!r}")
+    if not 2 <= frames <= MAX_FRAMES:
+        raise ValueError(f"frames: must be from 2 to {MAX_FRAMES}, got {frames!r}")
+    if len(size) != 2 or min(size) < 8 or max(size) > MAX_SIDE:
+        raise ValueError(f"size: must be (width, height) with both from 8 to {MAX_SIDE}, got {size!r}")
     return names
 
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import math
 import os
+import sys
 import types
 import typing
 from pathlib import Path
@@ -19,6 +21,7 @@ from typing import Any
 from skillbank.runtime.config.action_recognition import ExperimentConfig
 from skillbank.runtime.config.fields import MISSING_VALUE
 from skillbank.runtime.config.loading import ConfigError, from_dict
+from skillbank.runtime.limits import short_repr
 
 SECRET_KEYS = ("encryption_key",)
 
@@ -114,6 +117,8 @@ def _type_problem(key: str, value: Any, kind: Any) -> tuple[Any, str | None]:
             except ValueError:
                 pass
         ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if ok and isinstance(value, int) and abs(value) > sys.float_info.max:
+            return value, "too large for a number (at most about 1.8e308)"
         return (float(value) if ok else value), None if ok else "expected a number"
     if kind is str:
         return value, None if isinstance(value, str) else "expected a string"
@@ -169,6 +174,10 @@ def check_values(spec: dict[str, Any], cls: type = ExperimentConfig, prefix: str
         if problem:
             problems.append(f"{key}: {problem}, got {value!r}")
             continue
+        unusable = _unusable_number(value)
+        if unusable:  # NaN, infinity or an integer beyond a C int: the same rule as `skillbank validate`
+            problems.append(f"{key}: {unusable}, got {short_repr(value)}")
+            continue
         spec[f.name] = value
         meta = f.metadata
         if meta.get("enum") and value is not None and value not in meta["enum"]:
@@ -179,6 +188,19 @@ def check_values(spec: dict[str, Any], cls: type = ExperimentConfig, prefix: str
             if meta.get("maximum") is not None and value > meta["maximum"]:
                 problems.append(f"{key}: {value!r} is above the maximum {meta['maximum']}")
     return problems
+
+
+def _unusable_number(value: Any) -> str:
+    """Why a typed value still cannot be used (NaN, infinity, an integer beyond a C int), or ""."""
+    from skillbank.runtime.validation import INT_RANGE
+
+    items = list(value.values()) if isinstance(value, dict) else value if isinstance(value, list) else [value]
+    for item in items:
+        if isinstance(item, float) and not math.isfinite(item):
+            return "not a finite number (NaN and infinity are not allowed)"
+        if isinstance(item, int) and not isinstance(item, bool) and not INT_RANGE[0] <= item <= INT_RANGE[1]:
+            return f"outside the integer range the runtime holds ({INT_RANGE[0]} to {INT_RANGE[1]})"
+    return ""
 
 
 def _default(f: dataclasses.Field) -> Any:
@@ -281,9 +303,13 @@ def write_experiment_yaml(config: ExperimentConfig, action: str) -> Path:
     from skillbank.runtime.config.loading import to_dict
     from skillbank.runtime.yaml_io import safe_dump
 
+    from .status_log import is_rank_zero
+
     folder = results_dir(config, action)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / "experiment.yaml"
+    if not is_rank_zero():  # data-parallel training: the global rank zero writes the job's files
+        return path
     tmp = folder / ".experiment.yaml.tmp"
     tmp.write_text(safe_dump(experiment_spec(to_dict(config), action)), encoding="utf-8")
     os.replace(tmp, path)

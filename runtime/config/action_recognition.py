@@ -376,3 +376,27 @@ ACTIONS = ("train", "evaluate", "inference", "export")
 """Each action's schema holds the common sections plus ``train`` and its own section."""
 
 COMMON_SECTIONS = ("model_name", "encryption_key", "results_dir", "wandb", "model", "dataset", "train")
+
+# The model settings a trained network is built from (evaluate, inference and export read them).
+_NETWORK_FIELDS = tuple(f"model.{name}" for name in (
+    "model_type", "backbone", "input_type", "of_seq_length", "rgb_seq_length", "num_fc", "sample_strategy",
+    "sample_rate", "dropout_ratio", "input_width", "input_height",
+))
+# How evaluation and inference turn frames into a clip (TAO's eval transform: no training augmentation).
+_EVAL_AUGMENTATION = tuple(f"dataset.augmentation_config.{name}" for name in (
+    "rgb_input_mean", "rgb_input_std", "of_input_mean", "of_input_std", "val_center_crop", "crop_smaller_edge",
+))
+
+ACTION_READS: dict[str, tuple[str, ...]] = {
+    "train": ("encryption_key", "results_dir", "wandb", "model", "dataset", "train"),
+    "evaluate": ("encryption_key", "results_dir", *_NETWORK_FIELDS, "dataset.label_map", "dataset.workers",
+                 *_EVAL_AUGMENTATION, "evaluate"),
+    "inference": ("encryption_key", "results_dir", *_NETWORK_FIELDS, "dataset.label_map", "dataset.workers",
+                  *_EVAL_AUGMENTATION, "inference"),
+    "export": ("encryption_key", "results_dir", *_NETWORK_FIELDS, "dataset.label_map", "export"),
+}
+"""The fields (dotted leaves, or sections meaning every leaf below) each action's code reads.
+
+A spec may hold the other fields (TAO's spec files carry every section), but the action ignores
+them: ``skillbank schema SKILL ACTION`` lists only these. Packaged as ``x_action_reads``.
+"""
