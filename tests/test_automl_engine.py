@@ -133,9 +133,17 @@ def test_asha_prunes_and_promotes_from_the_exact_checkpoint(overrides, tmp_path)
     summary = run_automl(SKILL, overrides, algorithm="asha", metric="val_loss", max_trials=2, max_epochs=2,
                          reduction_factor=2, workspace=workspace, seed=3,
                          param_ranges={"train.optim.lr": {"valid_min": 0.05, "valid_max": 0.1},
-                                       "model.dropout_ratio": {"disabled": True}}, **FAST)
+                                       "model.dropout_ratio": {"disabled": True}}, job_tags=["sweep"], **FAST)
     assert summary["direction"] == "minimize"
     baseline, bad = history(workspace)
+    # every trial job names its study, trial and rung; the rung's continuation carries its trial too
+    labels = [(job["trial"], job["rung"]) for job in (jobs.get_job(j["job_id"])["automl"]
+                                                      for row in (baseline, bad) for j in row["jobs"])]
+    assert labels == [(baseline["trial"], 1), (baseline["trial"], 2), (bad["trial"], 1)]
+    record = jobs.get_job(baseline["jobs"][1]["job_id"])
+    assert record["automl"]["workspace"] == str(workspace) and record["tags"] == ["sweep"]
+    assert jobs.list_jobs() == []  # trial jobs are hidden unless asked for
+    assert len(jobs.list_jobs(automl_workspace=workspace)) == 3
     assert baseline["state"] == "COMPLETE" and baseline["epochs_trained"] == 2
     first, second = baseline["jobs"]
     assert (first["from_epoch"], first["to_epoch"], second["to_epoch"]) == (0, 1, 2)

@@ -26,5 +26,6 @@ def test_job_records_match_the_job_record_schema(fake_skill, tmp_path):  # noqa:
     assert jobs.wait(failed, timeout=60) == "Error"
     for job_id in (train, failed):
         jsonschema.validate(jobs.get_job(job_id), schema)
+        jsonschema.validate(jobs.describe_job(job_id), schema)  # what `jobs show --format json` prints
     assert jobs.get_job(train)["checkpoints"]
     assert jobs.get_job(failed)["failure"]["category"] == "nonzero_exit"

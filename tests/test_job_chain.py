@@ -211,9 +211,15 @@ def test_action_recognition_chain_local(sample_data):
     assert re.fullmatch(r"model_epoch_\d{3}_step_\d{5}\.pth", Path(checkpoint).name)
     assert Path(train_record["checkpoints"][0]).name.startswith("model_epoch_001_step_")  # 2 epochs: 000, 001
     assert _spec_on_disk(export)["export"]["checkpoint"] == expected
-    assert (Path(jobs.get_job(evaluate)["results_dir"]) / "evaluate" / "results.json").is_file()
+    results = json.loads((Path(jobs.get_job(evaluate)["results_dir"]) / "evaluate" / "results.json").read_text())
     onnx = Path(jobs.get_job(export)["results_dir"]) / "action_recognition.onnx"
     assert onnx.is_file() and _spec_on_disk(export)["export"]["onnx_file"] == str(onnx)
+    # `jobs show --format json` carries the KPIs the text form shows: evaluate's accuracy, in percent (TAO's unit)
+    shown = json.loads(CliRunner().invoke(jobs_cli, ["show", evaluate, "--format", "json"]).output)
+    kpi = shown["progress"]["kpi"]
+    assert kpi["accuracy"] == results["accuracy"] and kpi["m_accuracy"] == results["m_accuracy"]
+    assert 0 <= kpi["accuracy"] <= 100
+    assert f"accuracy={kpi['accuracy']:.4g}" in CliRunner().invoke(jobs_cli, ["show", evaluate]).output
 
 
 @pytest.mark.slow

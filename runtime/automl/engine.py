@@ -31,6 +31,14 @@ rerun with the same workspace keeps every finished trial; a trial left
 RUNNING by this worker is followed again when its job still exists (running
 or finished meanwhile), otherwise it is marked INTERRUPTED and queued again
 with the same values.
+
+Several workers (each with its own workspace) share one study through
+``storage`` (PostgreSQL, see storage.py) and ``study_name``: creating the
+study and "count the budget, ask for a trial" happen under the study's lock,
+so together they run exactly ``max_trials`` trials; a worker with nothing
+left to start waits for the other workers' running trials (as long as their
+heartbeat is recent) before it writes its final files, so every worker ends
+with the same best_rec.json.
 """
 from __future__ import annotations
 
@@ -56,6 +64,8 @@ from skillbank.runtime.automl.search_space import (
     build_search_space,
     default_values,
 )
+from skillbank.runtime.automl.storage import open_storage, study_lock, workspace_lock
+from skillbank.runtime.sdk.job_labels import LabelError, automl_info, check_name, check_tags
 from skillbank.runtime.skills import Skill
 from skillbank.runtime.spec_builder import build_spec, get_dotted
 from skillbank.runtime.validation import leaf_schemas, normalize_overrides, resolve_spec
@@ -68,6 +78,8 @@ TEST_SET_KEY = "evaluate.test_dataset_dir"
 VAL_SET_KEY = "dataset.val_dataset_dir"
 STUDY_NAME_DEFAULT = "automl"
 LOG_TAIL_CHARS = 2000
+HEARTBEAT_S = 10.0  # a worker stamps its running trials this often ...
+STALE_AFTER_S = 60.0  # ... and one silent for this long is taken for gone (its trials wait for its rerun)
 
 ProgressCallback = Callable[[dict[str, Any]], None]
 
@@ -102,6 +114,9 @@ class Options:
     seed: int
     poll_interval: float
     max_failures_in_a_row: int
+    job_name: str | None = None  # the user's name and tags, given to every trial job
+    job_tags: tuple[str, ...] = ()
+    platform_options: dict[str, Any] = field(default_factory=dict)  # checked --platform-option values
 
 
 def metric_direction(metric: str, direction: str | None) -> str:
@@ -174,6 +189,9 @@ def run_automl(
     max_failures_in_a_row: int = 3,
     dry_run: bool = False,
     wait: bool = True,
+    job_name: str | None = None,
+    job_tags: list[str] | tuple[str, ...] = (),
+    platform_options: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Run (or resume) an AutoML study for ``skill``'s train action; returns the run's summary.
 
@@ -187,12 +205,19 @@ def run_automl(
     ``dry_run`` checks everything and returns the plan (search space, budget,
     workspace, the baseline's train submission) without starting a job;
     ``wait=False`` starts the run in a detached process and returns at once
-    (follow it with ``skillbank automl status WORKSPACE``).
+    (follow it with ``skillbank automl status WORKSPACE``). A generated train
+    runner passes its embedded budget (``skillbank generate --algorithm
+    --max-trials --max-epochs --workspace``) as these keywords.
 
-    Options left at their defaults may be set by ``$SKILLBANK_AUTOML_OPTIONS``
-    (a JSON object, e.g. ``{"algorithm": "random", "max_trials": 4}``): how a
-    generated train runner, which passes only platform and results root, is
-    given a budget.
+    Fallback: options left at their defaults may be set by
+    ``$SKILLBANK_AUTOML_OPTIONS`` (a JSON object, e.g. ``{"max_trials": 4}``).
+
+    Every trial job records its place (``automl``: workspace, study, trial number and, for multi-fidelity
+    algorithms, its rung); ``job_name`` / ``job_tags`` label them too (``skillbank jobs list``).
+    ``platform_options`` are the trial jobs' platform settings (slurm partition, gpus=0 ...).
+
+    Raises StudyStorageError (one line) when ``storage`` cannot be opened (driver missing, database
+    unreachable) or another running worker holds the workspace.
     """
     given = {
         "algorithm": algorithm, "metric": metric, "direction": direction, "max_trials": max_trials,
@@ -201,7 +226,8 @@ def run_automl(
         "workspace": workspace, "storage": storage, "study_name": study_name, "platform": platform,
         "results_root": results_root, "baseline": baseline, "test_dataset": test_dataset,
         "min_epochs": min_epochs, "seed": seed, "poll_interval": poll_interval,
-        "max_failures_in_a_row": max_failures_in_a_row,
+        "max_failures_in_a_row": max_failures_in_a_row, "job_name": job_name, "job_tags": job_tags,
+        "platform_options": platform_options,
     }
     options = {**given, **environment_options(given)}
     run = AutoMLRun.prepare(skill, overrides, on_progress=on_progress, **options)
@@ -212,11 +238,11 @@ def run_automl(
     return run.run()
 
 
-OPTIONS_ENV = "SKILLBANK_AUTOML_OPTIONS"
+OPTIONS_ENV = "SKILLBANK_AUTOML_OPTIONS"  # fallback only: options are given as keywords (runner: AUTOML_OPTIONS)
 
 
 def environment_options(given: dict[str, Any]) -> dict[str, Any]:
-    """Options from ``$SKILLBANK_AUTOML_OPTIONS`` for those ``given`` left at their defaults."""
+    """Options from ``$SKILLBANK_AUTOML_OPTIONS`` for those ``given`` left at their defaults (a fallback)."""
     import inspect
 
     text = os.environ.get(OPTIONS_ENV, "").strip()
@@ -268,6 +294,9 @@ class AutoMLRun:
         self._events: list[str] = []
         self._context = self._spec_values(base)
         self.secret_env: dict[str, str] = {}  # the encryption key, passed to jobs through their environment
+        self._backend: Any = None  # the opened optuna RDBStorage (see _storage)
+        self._beats: dict[int, float] = {}  # trial number -> when this worker last stamped its heartbeat
+        self._waiting_noted = False
 
     # -- setup ------------------------------------------------------------------------------------
     @classmethod
@@ -306,6 +335,17 @@ class AutoMLRun:
         max_trials = _positive_int("max_trials", kw["max_trials"])
         if algorithm == "grid":  # a grid is searched once: never more trials than points (plus the baseline)
             max_trials = min(max_trials, algos.grid_size(space, max_trials) + (1 if kw["baseline"] else 0))
+        try:
+            job_name, job_tags = check_name(kw["job_name"]), tuple(check_tags(kw["job_tags"]))
+        except LabelError as exc:
+            raise AutoMLError(str(exc)) from exc
+        from skillbank.runtime.sdk.platforms.base import PlatformError
+        from skillbank.runtime.sdk.platforms.options import check_platform_options
+
+        try:
+            platform_options = check_platform_options(kw["platform"], kw["platform_options"])
+        except PlatformError as exc:
+            raise AutoMLError(str(exc)) from exc
         options = Options(
             algorithm=algorithm, metric=metric, direction=direction, max_trials=max_trials,
             max_concurrent=_positive_int("max_concurrent", kw["max_concurrent"]), plan=plan,
@@ -313,7 +353,11 @@ class AutoMLRun:
             results_root=str(kw["results_root"]) if kw["results_root"] else None,
             test_dataset=kw["test_dataset"], seed=int(kw["seed"]), poll_interval=float(kw["poll_interval"]),
             max_failures_in_a_row=_positive_int("max_failures_in_a_row", kw["max_failures_in_a_row"]),
+            job_name=job_name, job_tags=job_tags, platform_options=platform_options,
         )
+        # A storage given by URL is opened now: a missing driver or an unreachable database stops here,
+        # before the workspace is made.
+        backend = open_storage(kw["storage"]) if kw["storage"] else None
         workspace = Path(kw["workspace"] or default_workspace(skill.name, algorithm, base, kw["results_root"]))
         workspace = workspace.expanduser().absolute()
         workspace.mkdir(parents=True, exist_ok=True)
@@ -321,6 +365,7 @@ class AutoMLRun:
         study_name = kw["study_name"] or STUDY_NAME_DEFAULT
         run = cls(skill, base, space, options, workspace, storage, study_name, kw["on_progress"])
         run.secret_env = secret_env
+        run._backend = backend
         return run
 
     def preview(self) -> dict[str, Any]:
@@ -329,7 +374,7 @@ class AutoMLRun:
 
         o = self.options
         submission = jobs.preview_job(self.skill, "train", self.base, platform=o.platform,
-                                      results_root=o.results_root)
+                                      results_root=o.results_root, platform_options=o.platform_options)
         return {"state": "dry_run", "skill": self.skill.name, "algorithm": o.algorithm, "metric": o.metric,
                 "direction": o.direction, "max_trials": o.max_trials, "budget": o.plan.to_dict(),
                 "search_space": [s.describe() for s in self.space], "workspace": str(self.workspace),
@@ -368,14 +413,28 @@ class AutoMLRun:
             "overrides": self.base,
         }
 
+    def _storage(self) -> Any:
+        """The study's RDB storage, opened once."""
+        if self._backend is None:
+            self._backend = open_storage(self.storage)
+        return self._backend
+
+    def _lock(self):
+        """The study's lock across workers (see storage.study_lock)."""
+        return study_lock(self._storage(), self.study_name)
+
     def _open_study(self) -> None:
+        with self._lock():  # one worker creates the study (and queues the baseline); the others load it
+            self._open_study_locked()
+
+    def _open_study_locked(self) -> None:
         import optuna
 
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         o = self.options
         existing = None
         with contextlib.suppress(KeyError):
-            existing = optuna.load_study(study_name=self.study_name, storage=self.storage)
+            existing = optuna.load_study(study_name=self.study_name, storage=self._storage())
         config = self.config()
         if existing is not None:
             stored = existing.user_attrs.get("config")
@@ -389,7 +448,7 @@ class AutoMLRun:
         sampler = algos.make_sampler(o.algorithm, self.space, seed=o.seed + done, max_trials=o.max_trials,
                                      max_concurrent=o.max_concurrent)
         pruner = algos.make_pruner(o.algorithm, o.plan)
-        self.study = optuna.create_study(study_name=self.study_name, storage=self.storage, sampler=sampler,
+        self.study = optuna.create_study(study_name=self.study_name, storage=self._storage(), sampler=sampler,
                                          pruner=pruner, direction=o.direction, load_if_exists=True)
         if existing is None:
             self.study.set_user_attr("config", json.loads(json.dumps(config, default=str)))
@@ -413,18 +472,24 @@ class AutoMLRun:
 
     # -- main loop --------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
+        with workspace_lock(self.workspace):
+            return self._run()
+
+    def _run(self) -> dict[str, Any]:
         self._open_study()
-        self._resume_running()
+        with self._lock():
+            self._resume_running()
         try:
             while True:
                 self._launch_more()
-                if not self.live:
+                if not self.live and not self._others_running():
                     break
                 for live in list(self.live):
                     self._step(live)
                 if self.stop_reason:
                     self._stop_all()
                     break
+                self._heartbeat()
                 self._write_files(state="running")
                 time.sleep(self.options.poll_interval)
         except KeyboardInterrupt:
@@ -455,13 +520,46 @@ class AutoMLRun:
         return done
 
     def _launch_more(self) -> None:
-        while (not self.stop_reason and len(self.live) < self.options.max_concurrent
-               and self._finished_count() + len(self.live) < self.options.max_trials):
-            self._start_trial()
+        while not self.stop_reason and len(self.live) < self.options.max_concurrent:
+            # Counting the budget and asking must not interleave with another worker's: the lock makes
+            # the workers of one study start exactly max_trials trials together.
+            with self._lock():
+                if self._finished_count() + len(self.live) >= self.options.max_trials:
+                    return
+                trial = self.study.ask()
+                trial.set_user_attr("worker", self.worker)
+                self._stamp(trial)
+            self._start_trial(trial)
 
-    def _start_trial(self) -> None:
-        trial = self.study.ask()
-        trial.set_user_attr("worker", self.worker)
+    def _stamp(self, trial: Any) -> None:
+        """Record that this worker is alive and follows ``trial`` (other workers wait for fresh ones)."""
+        now = time.time()
+        trial.set_user_attr("heartbeat", now)
+        self._beats[trial.number] = now
+
+    def _heartbeat(self) -> None:
+        for live in self.live:
+            if time.time() - self._beats.get(live.number, 0.0) >= HEARTBEAT_S:
+                self._stamp(live.trial)
+
+    def _others_running(self) -> bool:
+        """Whether another worker still follows trials of this study (a heartbeat within STALE_AFTER_S).
+
+        A worker waits for them before it writes its final files, so that all end with the same best_rec.json.
+        """
+        from optuna.trial import TrialState
+
+        now = time.time()
+        others = [t for t in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
+                  if t.user_attrs.get("worker") not in (None, self.worker)
+                  and now - float(t.user_attrs.get("heartbeat") or 0.0) < STALE_AFTER_S]
+        if others and not self._waiting_noted:
+            self._waiting_noted = True
+            self._event(f"waiting for {len(others)} trial(s) of other workers: "
+                        + ", ".join(f"#{t.number}" for t in others))
+        return bool(others)
+
+    def _start_trial(self, trial: Any) -> None:
         is_baseline = bool(trial.user_attrs.get("baseline"))
         try:
             with warnings.catch_warnings():
@@ -495,7 +593,8 @@ class AutoMLRun:
         try:
             job_id = jobs.create_job(self.skill, "train", overrides, parent_job_id=parent,
                                      platform=self.options.platform, results_root=self.options.results_root,
-                                     env=self.secret_env)
+                                     env=self.secret_env, platform_options=self.options.platform_options,
+                                     **self._job_labels(live, "train"))
         except Exception as exc:  # noqa: BLE001 - validation, spec-param or launch errors fail this trial only
             self._fail(live, _launch_failure(exc))
             return
@@ -511,7 +610,8 @@ class AutoMLRun:
         try:
             job_id = jobs.create_job(self.skill, "evaluate", overrides, parent_job_id=live.train_job,
                                      platform=self.options.platform, results_root=self.options.results_root,
-                                     env=self.secret_env)
+                                     env=self.secret_env, platform_options=self.options.platform_options,
+                                     **self._job_labels(live, "evaluate"))
         except Exception as exc:  # noqa: BLE001
             self._fail(live, _launch_failure(exc))
             return
@@ -519,6 +619,17 @@ class AutoMLRun:
         live.jobs.append({"job_id": job_id, "action": "evaluate", "checkpoint": live.checkpoint})
         self._save_attrs(live)
         self._event(f"trial {live.number}: evaluating {Path(live.checkpoint or '').name}")
+
+    def _job_labels(self, live: LiveTrial, action: str) -> dict[str, Any]:
+        """A trial job's labels: its study and trial number, the rung of a train segment, the user's name/tags.
+
+        Rungs count a trial's train jobs from 1 (multi-fidelity algorithms only): rung 2 continues rung 1.
+        """
+        rung = None
+        if action == "train" and self.options.plan.multi_fidelity:
+            rung = 1 + sum(1 for job in live.jobs if job["action"] == "train")
+        return {"automl": automl_info(self.workspace, self.study_name, live.number, rung),
+                "name": self.options.job_name, "tags": self.options.job_tags}
 
     def _evaluate_overrides(self, live: LiveTrial) -> dict[str, Any]:
         """The trial's spec (model, dataset ...) plus the test set and the exact checkpoint."""
@@ -690,11 +801,15 @@ class AutoMLRun:
             self.live.remove(live)
 
     def _save_attrs(self, live: LiveTrial, stage: str | None = None) -> None:
-        """Persist what a resumed run needs to follow this trial (jobs, stage, checkpoint)."""
+        """Persist what a resumed run needs to follow this trial (jobs, stage, checkpoint).
+
+        One key at a time: ``job_id`` and ``stage`` go last, so a worker killed halfway never leaves a
+        job id whose ``jobs`` entry is missing (a resumed run follows only a trial whose ``jobs`` names it).
+        """
         attrs = {
-            "stage": stage or live.stage, "job_id": live.job_id, "jobs": live.jobs, "train_job": live.train_job,
-            "eval_job": live.eval_job, "checkpoint": live.checkpoint, "epochs_done": live.epochs_done,
-            "baseline": live.baseline, "values": live.values, "kpi": live.last_kpi,
+            "jobs": live.jobs, "train_job": live.train_job, "eval_job": live.eval_job, "checkpoint": live.checkpoint,
+            "epochs_done": live.epochs_done, "baseline": live.baseline, "values": live.values, "kpi": live.last_kpi,
+            "job_id": live.job_id, "stage": stage or live.stage,
         }
         for key, value in attrs.items():
             live.trial.set_user_attr(key, value)
@@ -717,7 +832,9 @@ class AutoMLRun:
             if job_id:
                 with contextlib.suppress(Exception):
                     status = jobs.get_job_status(job_id)
-            if status in ("Pending", "Running", "Complete", "Error") and attrs.get("stage") in ("train", "evaluate"):
+            recorded = any(j.get("job_id") == job_id for j in attrs.get("jobs") or [])
+            if status in ("Pending", "Running", "Complete", "Error") and attrs.get("stage") in ("train", "evaluate") \
+                    and recorded:
                 values = attrs.get("values", {})
                 baseline = bool(attrs.get("baseline"))
                 live = LiveTrial(trial, values, dict(self.base) if baseline else {**self.base, **values}, baseline,
@@ -727,6 +844,7 @@ class AutoMLRun:
                                  checkpoint=attrs.get("checkpoint"), eval_job=attrs.get("eval_job"))
                 live.last_epoch_seen = max(frozen.intermediate_values, default=0)
                 self.live.append(live)
+                self._stamp(trial)
                 self._event(f"trial {frozen.number}: following job {job_id} again ({status})")
                 continue
             trial.set_user_attr("interrupted", True)

@@ -1,4 +1,4 @@
-"""``skillbank jobs list|show|logs|cancel|wait``: look after jobs created by ``skillbank run`` or the SDK.
+"""``skillbank jobs list|show|logs|cancel|wait|resume``: look after jobs created by ``skillbank run`` or the SDK.
 
 Every answer is available as JSON (``--format json``). Output never holds a
 secret: specs in the store are redacted, and text is masked once more against
@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from skillbank.runtime.sdk import jobs as job_api
+from skillbank.runtime.sdk.job_labels import LabelError, automl_label
 from skillbank.runtime.sdk.platforms.base import COMPLETE, ERROR, STATUSES, TERMINAL, PlatformError
 from skillbank.runtime.sdk.secrets import redact_text, secret_values
 from skillbank.runtime.sdk.store import JobNotFoundError
@@ -21,6 +22,7 @@ from skillbank.runtime.sdk.store import JobNotFoundError
 FORMAT = click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
                       help="text for people, json for programs")
 SUMMARY_KEYS = ("id", "skill", "action", "status", "platform", "parent_job_id", "created_at", "results_dir")
+LABEL_KEYS = ("name", "tags", "automl", "resumed_from")
 
 
 def _echo(text: str, err: bool = False) -> None:
@@ -44,24 +46,59 @@ def jobs() -> None:
     """List, inspect, follow and cancel jobs (the local job store, $SKILLBANK_STATE_DIR)."""
 
 
+def job_rows(records: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of `jobs list --format json` (and of the MCP tool list_jobs): summary, labels, label text."""
+    return [{**{k: r[k] for k in (*SUMMARY_KEYS, *LABEL_KEYS)}, "label": job_label(r)} for r in records]
+
+
+def job_label(record: dict[str, Any], short: bool = False) -> str:
+    """What a job is, beyond its action: its name and tags, its AutoML trial, the job it resumes."""
+    parts = []
+    if record.get("name"):
+        parts.append(str(record["name"]))
+    parts += [f"#{tag}" for tag in record.get("tags") or []]
+    if record.get("automl"):
+        parts.append(automl_label(record["automl"], short=short))
+    if record.get("resumed_from"):
+        parts.append(f"resumes {record['resumed_from'][:8] if short else record['resumed_from']}")
+    return "  ".join(parts)
+
+
 @jobs.command("list")
 @click.option("--skill", default=None, help="only jobs of this skill")
 @click.option("--action", default=None, help="only jobs of this action (train, evaluate, ...)")
 @click.option("--status", type=click.Choice(STATUSES), default=None, help="only jobs in this status")
+@click.option("--automl", "workspace", metavar="WORKSPACE", default=None,
+              help="only the trial jobs of this AutoML workspace (the folder `automl status` reads)")
+@click.option("--since", metavar="WHEN", default=None,
+              help="only jobs created since: a duration back from now (30m, 2h, 1d, 1w) or an ISO date/time "
+                   "(UTC unless it has an offset)")
+@click.option("--tag", default=None, help="only jobs carrying this tag (set with generate/run --tag)")
+@click.option("--trials/--no-trials", default=False, show_default=True,
+              help="include AutoML trial jobs (hidden by default; --automl shows one workspace's)")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="at most this many (newest first)")
 @FORMAT
-def list_cmd(skill: str | None, action: str | None, status: str | None, limit: int | None, fmt: str) -> None:
-    """Jobs, newest first (unfinished ones are refreshed from their platform)."""
-    records = job_api.list_jobs(skill=skill, action=action, status=status, limit=limit)
+def list_cmd(skill: str | None, action: str | None, status: str | None, workspace: str | None, since: str | None,
+             tag: str | None, trials: bool, limit: int | None, fmt: str) -> None:
+    """Jobs, newest first (unfinished ones are refreshed from their platform).
+
+    The LABEL column holds a job's --name and #tags, an AutoML trial's place
+    (`automl: <workspace> #3 rung 2`) and the job a resumed job continues.
+    """
+    try:
+        records = job_api.list_jobs(skill=skill, action=action, status=status, limit=limit, since=since, tag=tag,
+                                    automl_workspace=workspace, trials=trials)
+    except LabelError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
     if fmt == "json":
-        _echo_json([{k: r[k] for k in SUMMARY_KEYS} for r in records])
+        _echo_json(job_rows(records))
         return
     if not records:
-        _echo("no jobs")
+        _echo("no jobs" + ("" if trials or workspace else " (AutoML trial jobs are hidden: add --trials)"))
         return
-    rows = [("ID", "SKILL", "ACTION", "STATUS", "PLATFORM", "CREATED", "PARENT")]
-    rows += [(r["id"], r["skill"], r["action"], r["status"], r["platform"], r["created_at"][:19],
-              r["parent_job_id"] or "-") for r in records]
+    rows = [("ID", "ACTION", "STATUS", "PLATFORM", "CREATED", "PARENT", "LABEL")]
+    rows += [(r["id"], r["action"], r["status"], r["platform"], r["created_at"][:19],
+              (r["parent_job_id"] or "-")[:8], job_label(r, short=True)) for r in records]
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
         _echo("  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=False)).rstrip())
@@ -72,34 +109,57 @@ def list_cmd(skill: str | None, action: str | None, status: str | None, limit: i
 @click.option("--spec/--no-spec", default=False, help="include the job's (redacted) spec in text output")
 @FORMAT
 def show(job_id: str, spec: bool, fmt: str) -> None:
-    """One job's record; an Error job also shows its failure analysis."""
+    """One job's record, its progress (KPIs) and, for an Error job, its failure analysis.
+
+    JSON holds every field the text shows: progress, failure (with detail),
+    resumed_from / resumed_by and the resume command.
+    """
     try:
-        record = job_api.refresh_job(job_id)
+        record = job_api.describe_job(job_id)
     except (JobNotFoundError, PlatformError) as exc:
         raise _fail(exc, job_id) from None
-    if record["status"] == ERROR and not record.get("failure"):
-        record["failure"] = job_api.get_failure_analysis(job_id)
     if fmt == "json":
         _echo_json(record)
         return
-    for key in (*SUMMARY_KEYS, "results_uri", "updated_at", "backend_id", "exit_code", "signal"):
+    for key in (*SUMMARY_KEYS, "results_uri", "updated_at", "backend_id", "exit_code", "signal", "name"):
         if record.get(key) not in (None, ""):
             _echo(f"{key}: {record[key]}")
+    if record.get("tags"):
+        _echo(f"tags: {', '.join(record['tags'])}")
+    if record.get("automl"):
+        _echo(automl_label(record["automl"]))
+    if record.get("resumed_from"):
+        _echo(f"resumed_from: {record['resumed_from']}")
+    for later in record["resumed_by"]:
+        _echo(f"resumed_by: {later}")
     if record["checkpoints"]:
         _echo("checkpoints:")
         for path in record["checkpoints"]:
             _echo(f"  {path}")
     if record.get("best_checkpoint"):
         _echo(f"best_checkpoint: {record['best_checkpoint']}")
-    progress = job_api.latest_progress(record)
-    if progress:
-        _echo(f"progress: {json.dumps(progress)}")
+    if record.get("inherited"):
+        values = ", ".join(f"{k}={v!r}" for k, v in record["inherited"]["values"].items())
+        _echo(f"inherited from {record['inherited']['from']}: {values}")
+    if record.get("outputs"):
+        _echo("outputs:")
+        for row in record["outputs"]:
+            _echo(f"  {row['path']}  ({'MAIN: ' if row['main'] else ''}{row['description']})")
+    if record["progress"]:
+        _echo(f"progress: {_progress_line(record['progress'])}")
+        _echo(f"progress_event: {json.dumps(record['progress'])}")
     failure = record.get("failure")
     if failure:
         _echo(f"failure: {failure['category']} (exit code {failure['exit_code']}, signal {failure['signal']})")
+        if failure.get("detail"):
+            _echo(f"detail: {failure['detail']}")
+        if failure.get("cause"):
+            _echo(f"cause: {failure['cause']}")
         _echo(f"suggestion: {failure['suggestion']}")
         if failure.get("log_tail"):
             _echo("log tail:\n" + failure["log_tail"])
+    if record.get("resume") and not record["resumed_by"]:
+        _echo(f"resume: {record['resume']}")
     if spec:
         from skillbank.runtime.yaml_io import safe_dump
 
@@ -155,9 +215,13 @@ def cancel(job_id: str, fmt: str) -> None:
 def wait(job_id: str, timeout: float | None, poll: float, quiet: bool, fmt: str) -> None:
     """Block until the job ends; exit code 0 when it is Complete, 1 otherwise, 2 on timeout."""
 
+    last: list[str] = []
+
     def progress(event: dict[str, Any]) -> None:
-        if not quiet:
-            _echo(f"[{job_id[:8]}] {_progress_line(event)}", err=True)
+        line = _progress_line(event)
+        if not quiet and line not in last:  # every epoch once; repeats of one state are not news
+            last[:] = [line]
+            _echo(f"[{job_id[:8]}] {line}", err=True)
 
     try:
         status = job_api.wait(job_id, timeout=timeout, poll=poll, on_progress=progress)
@@ -177,6 +241,48 @@ def wait(job_id: str, timeout: float | None, poll: float, quiet: bool, fmt: str)
         _echo(f"{job_id}: {status}")
         if status == ERROR:
             _echo(f"failure: {result['failure']['category']}: {result['failure']['suggestion']}")
+    sys.exit(0 if status == COMPLETE else 1)
+
+
+@jobs.command("resume")
+@click.argument("job_id")
+@click.option("--wait/--no-wait", default=False, show_default=True, help="follow the new job until it ends")
+@click.option("--poll", type=float, default=2.0, show_default=True, help="seconds between checks with --wait")
+@FORMAT
+def resume(job_id: str, wait: bool, poll: float, fmt: str) -> None:
+    """Continue a killed, failed or canceled train job from its newest checkpoint, as a new job.
+
+    The new job has the old one's spec, platform, name and tags, starts with a
+    copy of its checkpoints and status.json, and records resumed_from; `jobs
+    show` of the old job names the new one (resumed_by). Exit status: 0
+    launched (with --wait: Complete), 1 the resumed job failed or could not be
+    launched.
+    """
+    from skillbank.runtime.sdk.resume import resume_job
+
+    try:
+        result = resume_job(job_id)
+    except (JobNotFoundError, PlatformError, job_api.JobError) as exc:
+        raise _fail(exc, job_id) from None
+    new_id = result["job_id"]
+    if not wait:
+        if fmt == "json":
+            _echo_json(result)
+        else:
+            _echo(f"{new_id}: resumes {job_id} from {result['checkpoint'] or '(no checkpoint: starts over)'}")
+            _echo(f"follow it with: skillbank jobs wait {new_id}")
+        return
+    if fmt != "json":
+        _echo(f"{new_id}: resumes {job_id} from {result['checkpoint'] or '(no checkpoint: starts over)'}")
+    status = job_api.wait(new_id, poll=poll, on_progress=lambda e: _echo(f"[{new_id[:8]}] {_progress_line(e)}",
+                                                                          err=True))
+    result["status"] = status
+    if status == ERROR:
+        result["failure"] = job_api.get_failure_analysis(new_id)
+    if fmt == "json":
+        _echo_json(result)
+    else:
+        _echo(f"{new_id}: {status}")
     sys.exit(0 if status == COMPLETE else 1)
 
 
