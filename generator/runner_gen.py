@@ -20,7 +20,10 @@ from typing import Any
 
 from skillbank import __version__
 from skillbank.runtime.policy import resolve_policy
-from skillbank.runtime.sdk.secrets import ENCRYPTION_KEY_ENV, is_secret_field
+from skillbank.runtime.request_words import requested_epochs
+from skillbank.runtime.sdk.job_labels import check_name, check_tags
+from skillbank.runtime.sdk.platforms.options import check_platform_options
+from skillbank.runtime.sdk.secrets import ENCRYPTION_KEY_ENV, MASK, is_secret_field, known_secrets, secrets_in
 from skillbank.runtime.skills import Skill, skill_dirs
 from skillbank.runtime.validation import Problem, normalize_overrides, validate_overrides
 
@@ -59,6 +62,7 @@ class GeneratedRunner:
     stripped_secrets: dict[str, Any] = field(default_factory=dict, repr=False)  # never written anywhere
     key_fields: tuple[str, ...] = ()  # fields the ``key`` inference fills (the encryption key)
     warnings: list[str] = field(default_factory=list)
+    platform_options: dict[str, Any] = field(default_factory=dict)  # checked --platform-option values
 
 
 def is_secret_key(dotted_key: str) -> bool:
@@ -80,6 +84,20 @@ def split_secrets(overrides: dict[str, Any], key_fields: tuple[str, ...] = ()) -
     for key, value in overrides.items():
         (secrets if key in key_fields or is_secret_key(key) else kept)[key] = value
     return kept, secrets
+
+
+def pasted_secret_problems(embedded: dict[str, Any], stripped: dict[str, Any]) -> list[Problem]:
+    """A known secret (environment or a secret override) in a value the runner would embed: refused, never masked.
+
+    Masking would change what the job reads; embedding would write the secret into the runner file.
+    """
+    given = {v: f"the secret override {k}" for k, v in stripped.items() if isinstance(v, str)}
+    return [
+        Problem(key, MASK, f"holds the value of {source}; a secret is never embedded in a runner",
+                "the secret through its environment variable or a secret field such as encryption_key, "
+                "never inside another value")
+        for key, source in secrets_in(embedded, known_secrets(extra=given))
+    ]
 
 
 def skill_reference(skill: Skill) -> str:
@@ -187,6 +205,8 @@ def command_lines(argv: list[str], width: int = _COMMENT_WIDTH, raw: tuple[str, 
 def regenerate_argv(
     skill_ref: str, action: str, overrides_label: str, *, parent_job_id: str | None, platform: str,
     automl_policy: str | None, request: str | None, results_root: str | None, output_name: str,
+    name: str | None = None, tags: list[str] | tuple[str, ...] = (), automl_options: dict[str, Any] | None = None,
+    platform_options: dict[str, Any] | None = None,
 ) -> list[str]:
     """The ``skillbank generate`` command line that reproduces this runner."""
     argv = ["skillbank", "generate", skill_ref, action, overrides_label]
@@ -194,12 +214,20 @@ def regenerate_argv(
         argv += ["--parent-job-id", parent_job_id]
     if platform != "local":
         argv += ["--platform", platform]
+    for key, value in (platform_options or {}).items():
+        argv += ["--platform-option", f"{key}={value}"]
     if automl_policy is not None:
         argv += ["--automl-policy", automl_policy]
     if request:
         argv += ["--request", request]
     if results_root:
         argv += ["--results-root", results_root]
+    if name:
+        argv += ["--name", name]
+    for tag in tags:
+        argv += ["--tag", tag]
+    for option, value in (automl_options or {}).items():
+        argv += [f"--{option.replace('_', '-')}", str(value)]
     return argv + ["-o", output_name]
 
 
@@ -215,16 +243,29 @@ def generate_runner(
     results_root: str | None = None,
     overrides_label: str = "overrides.yaml",
     output_name: str = "runner.py",
+    name: str | None = None,
+    tags: list[str] | tuple[str, ...] = (),
+    automl_options: dict[str, Any] | None = None,
+    platform_options: dict[str, Any] | None = None,
 ) -> GeneratedRunner:
     """Validate, resolve the policy and render a runner; raises GenerationError (with ``problems``).
 
-    Raises SkillError for an unknown skill/action and PolicyError for an
-    invalid explicit ``automl_policy``.
+    ``automl_options`` (``algorithm``, ``max_trials``, ``max_epochs``, ``workspace``) set the AutoML
+    route's budget; an epoch count in ``request`` ("train for 2 epochs") is ``max_epochs`` when it is
+    not given. They are embedded as data (``AUTOML_OPTIONS``) and ignored, with a warning, off that route.
+
+    ``name`` and ``tags`` label the job (or every AutoML trial job) for ``skillbank jobs list``.
+    ``platform_options`` (``--platform-option``: slurm partition, gpus=0, docker cli ...) are checked for
+    ``platform`` (PlatformOptionError names a bad key or value) and embedded as data (``PLATFORM_OPTIONS``).
+    Raises SkillError for an unknown skill/action, PolicyError for an invalid explicit
+    ``automl_policy`` and LabelError for a name or tag that is not allowed.
     """
+    labels = {"name": check_name(name), "tags": check_tags(tags)}
     skill = Skill.load(skill_name_or_dir)
     skill.require_action(action)
     if platform not in PLATFORMS:
         raise GenerationError(f"platform: invalid value {platform!r}; allowed: {', '.join(PLATFORMS)}")
+    platform_options = check_platform_options(platform, platform_options)
     if not isinstance(overrides, dict):
         raise GenerationError(f"overrides must be a mapping of dotted keys, got {type(overrides).__name__}")
 
@@ -238,7 +279,8 @@ def generate_runner(
            "give it to the job through its environment (e.g. AWS_SECRET_ACCESS_KEY) instead")
         for key in secrets
     ]
-    problems = validate_overrides(skill, action, kept)
+    problems = validate_overrides(skill, action, kept) + pasted_secret_problems(
+        {**kept, "--results-root": results_root, "--request": request, "--parent-job-id": parent_job_id}, secrets)
     if problems:
         raise GenerationError(
             f"{skill.name} {action}: {len(problems)} problem(s) in spec_overrides; no runner written", problems
@@ -246,6 +288,11 @@ def generate_runner(
 
     policy = resolve_policy(skill.path, action, automl_policy, request) if action == "train" else None
     route = policy["route"] if policy else "direct"
+    given_budget = check_automl_options(automl_options)
+    budget, budget_note = automl_budget(given_budget, request, route)
+    if given_budget and route != "automl":
+        warnings.append(f"--{', --'.join(k.replace('_', '-') for k in given_budget)} ignored: only the AutoML route "
+                        f"reads them, and {skill.name} {action} runs directly here")
     if action in _parent_actions(skill) and not parent_job_id and not _has_checkpoint_override(skill, action, kept):
         warnings.append(
             f"{action} takes its checkpoint from the parent job: pass --parent-job-id (the train job's id)"
@@ -258,6 +305,7 @@ def generate_runner(
     regenerate = regenerate_argv(
         skill_ref, action, overrides_label, parent_job_id=parent_job_id, platform=platform,
         automl_policy=automl_policy, request=request, results_root=results_root, output_name=output_name,
+        automl_options=given_budget, platform_options=platform_options, **labels,
     )
     regenerate_lines = command_lines(regenerate)
     context = {
@@ -269,6 +317,7 @@ def generate_runner(
         "parent_lines": comment_lines(parent_job_id or "(none)"),
         "policy_lines": comment_lines(_policy_summary(policy)),
         "reason_lines": comment_lines(policy["reason"] if policy else "only train can route to AutoML"),
+        "budget_lines": comment_lines(budget_note),
         "usage_lines": command_lines(["python", output_name, *_RUNNER_OPTIONS], raw=_RUNNER_OPTIONS),
         "regenerate_lines": regenerate_lines,
         # a long user-given value is quoted verbatim rather than altered; tell ruff it is on purpose
@@ -281,13 +330,63 @@ def generate_runner(
         "route_literal": py_literal(route),
         "policy_literal": py_literal(_policy_for_runner(policy), where="POLICY"),
         "overrides_literal": py_literal(kept, where="OVERRIDES"),
+        "labels_literal": py_literal(labels, where="LABELS"),
+        "automl_options_literal": py_literal(budget, where="AUTOML_OPTIONS"),
+        "platform_options_literal": py_literal(platform_options, where="PLATFORM_OPTIONS"),
+        "platform_lines": comment_lines(platform + "".join(
+            f" {k}={v}" for k, v in platform_options.items())),
         "automl_missing_literal": py_literal(AUTOML_ENGINE_MISSING),
     }
     text = _environment().get_template(TEMPLATE).render(**context)
     return GeneratedRunner(
         text=text, skill=skill_ref, action=action, platform=platform, policy=policy, route=route,
         overrides=kept, stripped_secrets=secrets, key_fields=key_fields, warnings=warnings,
+        platform_options=platform_options,
     )
+
+
+AUTOML_OPTION_NAMES = ("algorithm", "max_trials", "max_epochs", "workspace")
+
+
+def check_automl_options(options: dict[str, Any] | None) -> dict[str, Any]:
+    """The AutoML budget options given, checked (GenerationError names the option, value and what is allowed).
+
+    ``workspace`` becomes an absolute path: the runner may run from another folder.
+    """
+    from skillbank.runtime.automl.algorithms import ALGORITHMS
+
+    given = {k: v for k, v in (options or {}).items() if v is not None}
+    unknown = sorted(set(given) - set(AUTOML_OPTION_NAMES))
+    if unknown:
+        raise GenerationError(f"automl option(s) {', '.join(unknown)}: unknown; "
+                              f"allowed: {', '.join(AUTOML_OPTION_NAMES)}")
+    if "algorithm" in given and given["algorithm"] not in ALGORITHMS:
+        raise GenerationError(f"--algorithm: invalid value {given['algorithm']!r}; allowed: {', '.join(ALGORITHMS)}")
+    for key in ("max_trials", "max_epochs"):
+        value = given.get(key)
+        if key in given and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+            raise GenerationError(f"--{key.replace('_', '-')}: invalid value {value!r}; allowed: an integer >= 1")
+    if "workspace" in given:
+        if not isinstance(given["workspace"], str) or not given["workspace"].strip():
+            raise GenerationError(f"--workspace: invalid value {given['workspace']!r}; allowed: a folder path")
+        given["workspace"] = str(Path(given["workspace"]).expanduser().absolute())
+    return {k: given[k] for k in AUTOML_OPTION_NAMES if k in given}
+
+
+def automl_budget(given: dict[str, Any], request: str | None, route: str) -> tuple[dict[str, Any], str]:
+    """(the budget a runner embeds, a line saying where it comes from); empty off the AutoML route."""
+    if route != "automl":
+        return {}, "not applicable (route: direct)"
+    budget = dict(given)
+    notes = [f"{k}={v} (given)" for k, v in given.items()]
+    epochs = requested_epochs(request)
+    if "max_epochs" not in budget and epochs is not None:
+        budget["max_epochs"] = epochs
+        notes.append(f"max_epochs={epochs} (the request's epoch count)")
+    left = [k for k in AUTOML_OPTION_NAMES if k not in budget]
+    if left:
+        notes.append(f"{', '.join(left)}: the engine's defaults")
+    return {k: budget[k] for k in AUTOML_OPTION_NAMES if k in budget}, "; ".join(notes)
 
 
 def _policy_summary(policy: dict[str, Any] | None) -> str:

@@ -47,7 +47,7 @@ TRAIN = {
 PER_ACTION = {
     "train": TRAIN,
     "evaluate": {"evaluate.test_dataset_dir": "/data/sample/test", "dataset.workers": 0},
-    "inference": {"inference.inference_dataset_dir": "/data/sample/test/smile", "dataset.workers": 0},
+    "inference": {"inference.inference_dataset_dir": "/data/sample/inference", "dataset.workers": 0},
     "export": {},
 }
 

@@ -60,3 +60,18 @@ def test_model_skill_md_names_the_onnx_inputs_and_output():
     text = (MODEL.path / "SKILL.md").read_text()
     assert f"`{export.OUTPUT_NAME}`" in text
     assert "`input_rgb`" in text and "`input_of`" in text
+
+
+def test_pretrained_num_classes_is_explained_beside_the_pretrained_paths():
+    """TAO's rule (runtime/action_recognition/pretrained.py), where an agent sets the pretrained paths: not 0
+    means the file's classifier is for that many classes and is replaced by a fresh one; 0 keeps it."""
+    lines = (MODEL.path / "SKILL.md").read_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("| `model.rgb_pretrained_model_path`"))
+    row = lines[at + 1]
+    assert row.startswith("| `model.rgb_pretrained_num_classes` / `model.of_pretrained_num_classes` |")
+    model = MODEL.template("train")["model"]
+    assert f"| {model['rgb_pretrained_num_classes']} / {model['of_pretrained_num_classes']} |" in row
+    assert "not 0" in row and "replaced by a fresh one for your `dataset.label_map`" in row
+    assert "0 keeps the file's classifier" in row
+    inference_row = next(line for line in lines if "| `ptm_if_no_resume_model` |" in line)
+    assert "`model.*_pretrained_num_classes`" in inference_row

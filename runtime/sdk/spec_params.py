@@ -164,13 +164,30 @@ def parent_checkpoint(context: InferenceContext) -> checkpoints.Checkpoint:
             f"parent job {parent_id!r} is {parent.get('status')}, not {COMPLETE}; "
             f"its checkpoints cannot be used for {context.field}"
         )
-    location = parent_results_location(parent)
     try:
-        return checkpoints.select_checkpoint(
-            location, action=parent.get("action"), best=parent.get("best_checkpoint") or None
-        )
+        return job_checkpoint(parent)
     except checkpoints.CheckpointError as exc:
         raise SpecParamError(f"parent job {parent_id!r} has no usable checkpoint: {exc}") from exc
+
+
+def job_checkpoint(job: Mapping[str, Any]) -> checkpoints.Checkpoint:
+    """The exact checkpoint a finished job hands to its children: the best it recorded, else its newest.
+
+    Raises CheckpointError when its results hold none.
+    """
+    return checkpoints.select_checkpoint(
+        parent_results_location(job), action=job.get("action"), best=job.get("best_checkpoint") or None
+    )
+
+
+def exact_checkpoint(job: Mapping[str, Any]) -> str | None:
+    """Where :func:`job_checkpoint` is for a Complete job with checkpoints (what ``parent_job_id`` gives), else None."""
+    if job.get("status") != COMPLETE or not job.get("checkpoints"):
+        return None
+    try:
+        return job_checkpoint(job).location
+    except checkpoints.CheckpointError:
+        return None
 
 
 def parent_results_location(parent: Mapping[str, Any]) -> str:

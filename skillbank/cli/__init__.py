@@ -6,8 +6,14 @@ Subcommands live in their own modules and are imported only when called, so
 from __future__ import annotations
 
 import importlib
+import sys
 
 import click
+
+# Exceptions that mean "this machine's settings cannot be used" (a damaged job store, a state folder
+# that is a file, a bad SKILLBANK_* number): one line and exit 2 from any command. Named, not imported:
+# `skillbank validate` must not pay for the job SDK; an exception of an unloaded module cannot occur.
+_SETTING_ERRORS = (("skillbank.runtime.sdk.store", "StoreError"), ("skillbank.runtime.limits", "SettingError"))
 
 # command name -> "module:attribute" (modules under skillbank.cli)
 COMMANDS: dict[str, str] = {
@@ -21,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "jobs": "jobs:jobs",
     "automl": "automl:automl",
     "sample-data": "sample_data:sample_data",
+    "mcp": "mcp_serve:mcp",
 }
 
 
@@ -32,6 +39,14 @@ class LazyGroup(click.Group):
 
     def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
         return self._load(cmd_name)
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except Exception as exc:
+            if _is_setting_error(exc):
+                raise _SettingProblem(str(exc)) from None
+            raise
 
     @staticmethod
     def _load(name: str) -> click.Command | None:
@@ -46,6 +61,18 @@ class LazyGroup(click.Group):
                 return None  # that part of the CLI is not built yet
             raise
         return getattr(module, attr)
+
+
+class _SettingProblem(click.ClickException):
+    exit_code = 2
+
+
+def _is_setting_error(exc: Exception) -> bool:
+    for module_name, name in _SETTING_ERRORS:
+        cls = getattr(sys.modules.get(module_name), name, None)
+        if cls is not None and isinstance(exc, cls):
+            return True
+    return False
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -2,19 +2,28 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
+from skillbank.runtime.limits import SettingError
 from skillbank.runtime.overrides import OverridesError, load_overrides
 from skillbank.runtime.skills import Skill, SkillError, skill_dirs
-from skillbank.runtime.validation import leaf_schemas, normalize_overrides, validate_overrides
+from skillbank.runtime.validation import Problem, normalize_overrides, validate_overrides
 
 FORMAT = click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
     help="text for people, json for programs.",
 )
+
+
+class BadInput(click.ClickException):
+    """Input that cannot be used (an unreadable overrides file, a bad -o path, a bad setting): one line, exit 2."""
+
+    exit_code = 2
 
 
 def load_skill(name: str) -> Skill:
@@ -34,20 +43,52 @@ def load_action(skill: Skill, action: str) -> str:
 
 
 def read_overrides(source: str) -> dict[str, Any]:
+    """The overrides in ``source`` (read once: ``-`` is stdin); unreadable input is one line and exit 2."""
     try:
         return load_overrides(source)
-    except OverridesError as exc:
-        raise click.UsageError(str(exc)) from exc
+    except (OverridesError, SettingError) as exc:
+        raise BadInput(str(exc)) from None
+
+
+def write_output(path: str | os.PathLike, text: str, *, executable: bool = False, option: str = "-o") -> Path:
+    """Write ``text`` to ``path`` atomically (missing folders are made); a path that cannot be written is one
+    line and exit 2, and nothing is left behind (no half-written file, no temporary file)."""
+    path = Path(path)
+    if path.is_dir():
+        raise BadInput(f"{option} {path}: is a folder; give a file path")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise BadInput(f"{option} {path}: cannot make its folder {path.parent} ({exc.strerror or exc})") from None
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        if executable:
+            tmp.chmod(0o755)
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise BadInput(f"{option} {path}: cannot write it ({exc.strerror or exc})") from None
+    return path
+
+
+def check_overrides(skill: Skill, action: str, given: dict[str, Any]) -> list[Any]:
+    """``validate_overrides``; a bad limit setting (SKILLBANK_MAX_*) is one line and exit 2."""
+    try:
+        return validate_overrides(skill, action, given)
+    except SettingError as exc:
+        raise BadInput(str(exc)) from None
 
 
 def emit_json(data: Any) -> None:
     click.echo(json.dumps(data, indent=2, default=str))
 
 
-@click.command("list")
-@FORMAT
-def list_skills(fmt: str) -> None:
-    """List the skills in the bank, their actions and where AutoML applies."""
+def skill_catalogue() -> list[dict[str, Any]]:
+    """Every skill of the bank: kind, folder, actions (schema packaged, AutoML route) and description.
+
+    The answer of `skillbank list --format json` and of the MCP tool list_skills.
+    """
     rows = []
     for path in skill_dirs():
         skill = Skill(path)
@@ -60,6 +101,14 @@ def list_skills(fmt: str) -> None:
         rows.append({"skill": skill.name, "kind": path.parent.name, "path": str(path),
                      "automl_enabled": automl, "actions": actions,
                      "description": " ".join(str(skill.info.get("description", "")).split())})
+    return rows
+
+
+@click.command("list")
+@FORMAT
+def list_skills(fmt: str) -> None:
+    """List the skills in the bank, their actions and where AutoML applies."""
+    rows = skill_catalogue()
     if fmt == "json":
         emit_json(rows)
         return
@@ -79,41 +128,29 @@ def list_skills(fmt: str) -> None:
 @click.command()
 @click.argument("skill_name", metavar="SKILL")
 @click.argument("action")
-@click.option("--all", "show_all", is_flag=True, help="Every field, not only the popular and tunable ones.")
+@click.option("--all", "show_all", is_flag=True, help="Every field the action reads, not only the usual ones.")
 @FORMAT
 def schema(skill_name: str, action: str, show_all: bool, fmt: str) -> None:
     """Show the parameters of SKILL's ACTION: defaults, bounds, enums, AutoML flags.
 
-    By default only the fields an agent usually sets: popular ones, AutoML
-    search parameters, the data sources and the action's own section.
+    Only fields the action reads (inference does not list train.*). By
+    default only those an agent usually sets: popular ones, for train the
+    AutoML search parameters, the data sources and the action's own section.
     """
+    from skillbank.runtime.schema_view import action_parameters
+
     skill = load_skill(skill_name)
     load_action(skill, action)
     try:
-        full = skill.schema(action)
+        view = action_parameters(skill, action, show_all)
     except SkillError as exc:
         raise click.ClickException(str(exc)) from exc
-    leaves = leaf_schemas(full)
-    data_sources = skill.data_sources(action)
-    automl = set(full.get("automl_default_parameters") or [])
-    rows = []
-    for key, prop in leaves.items():
-        interesting = (prop.get("popular") or prop.get("automl_enabled") or key in data_sources
-                       or key.startswith(f"{action}.") and action != "train")
-        if not (show_all or interesting):
-            continue
-        row = {"key": key, "type": prop.get("type"), "default": prop.get("default")}
-        for meta in ("minimum", "maximum", "enum", "popular", "automl_enabled", "description"):
-            if meta in prop:
-                row[meta] = prop[meta]
-        row["automl_default"] = key in automl
-        row["data_source"] = key in data_sources
-        rows.append(row)
+    rows = view["parameters"]
     if fmt == "json":
-        emit_json({"skill": skill.name, "action": action, "shorthand_keys": skill.shorthand_keys(),
-                   "automl_default_parameters": sorted(automl), "parameters": rows})
+        emit_json(view)
         return
-    click.echo(f"{skill.name} {action}: {len(rows)} of {len(leaves)} fields (--all for every one)")
+    click.echo(f"{skill.name} {action}: {len(rows)} of the {view['fields_read']} fields it reads "
+               "(--all for every one)")
     for row in rows:
         extra = []
         if "enum" in row:
@@ -124,10 +161,22 @@ def schema(skill_name: str, action: str, show_all: bool, fmt: str) -> None:
             extra.append("AutoML default")
         if row["data_source"]:
             extra.append("data source (required)")
+        if row["inherited"]:
+            extra.append("from the parent train job")
         click.echo(f"  {row['key']} = {row['default']!r}  ({row['type']}{'; ' if extra else ''}{'; '.join(extra)})")
-    shorthand = ", ".join(f"{k} -> {v}" for k, v in skill.shorthand_keys().items())
+    shorthand = ", ".join(f"{k} -> {v}" for k, v in view["shorthand_keys"].items())
     if shorthand:
         click.echo(f"shorthand keys: {shorthand}")
+
+
+def validation_report(skill: Skill, action: str, overrides: dict[str, Any]) -> dict[str, Any]:
+    """Every problem of ``overrides`` with its key, value, what is allowed and a did-you-mean; raises SkillError.
+
+    The answer of `skillbank validate --format json` and of the MCP tool validate_overrides.
+    """
+    problems = check_overrides(skill, action, overrides)
+    return {"skill": skill.name, "action": action, "valid": not problems,
+            "problems": [p.to_dict() for p in problems]}
 
 
 @click.command()
@@ -145,12 +194,12 @@ def validate(skill_name: str, action: str, overrides: str, fmt: str) -> None:
     load_action(skill, action)
     given = read_overrides(overrides)
     try:
-        problems = validate_overrides(skill, action, given)
+        report = validation_report(skill, action, given)
     except SkillError as exc:
         raise click.ClickException(str(exc)) from exc
+    problems = [Problem(**problem) for problem in report["problems"]]
     if fmt == "json":
-        emit_json({"skill": skill.name, "action": action, "valid": not problems,
-                   "problems": [p.to_dict() for p in problems]})
+        emit_json(report)
     elif problems:
         click.echo(f"{skill.name} {action}: {len(problems)} problem(s)", err=True)
         for problem in problems:
@@ -164,34 +213,38 @@ def validate(skill_name: str, action: str, overrides: str, fmt: str) -> None:
 @click.argument("skill_name", metavar="SKILL")
 @click.argument("action")
 @click.argument("overrides", metavar="OVERRIDES")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True), help="Write the spec here.")
+@click.option("-o", "--output", metavar="FILE", help="Write the spec here (missing folders are made).")
 @FORMAT
 def spec(skill_name: str, action: str, overrides: str, output: str | None, fmt: str) -> None:
     """Print the full spec for SKILL's ACTION: the template merged with OVERRIDES, validated.
 
-    Fields that the job SDK infers at launch (results_dir, checkpoints from a
-    parent job) keep their template values here. Secrets are masked.
+    Fields that the job SDK infers at launch (results_dir, checkpoints and model
+    settings from a parent job) keep their template values here (a runner's
+    --dry-run shows the spec a job reads). Secrets are masked: secret
+    fields are emptied, and a known secret value (from the environment or a
+    secret field) found in any other value is shown as ***.
     """
-    from skillbank.runtime.sdk.secrets import redact_spec, secret_fields
-    from skillbank.runtime.spec_builder import build_spec
+    from skillbank.runtime.sdk.secrets import redact_obj, redact_spec, secret_fields, secret_values
+    from skillbank.runtime.spec_builder import build_spec, get_dotted
     from skillbank.runtime.yaml_io import safe_dump
 
     skill = load_skill(skill_name)
     load_action(skill, action)
     given = read_overrides(overrides)
-    problems = validate_overrides(skill, action, given)
+    problems = check_overrides(skill, action, given)
     if problems:
         for problem in problems:
             click.echo(f"  - {problem}", err=True)
         raise SystemExit(1)
     merged = build_spec(skill.template(action), normalize_overrides(skill, action, given))
-    # Secret fields are emptied exactly as in the spec.yaml a job reads (the SDK's one redaction).
-    merged = redact_spec(merged, secret_fields(merged, skill.spec_params(action)))
+    # Secret fields are emptied exactly as in the spec.yaml a job reads (the SDK's one redaction); their
+    # values, and the environment's secrets, are masked wherever else they were pasted.
+    fields = secret_fields(merged, skill.spec_params(action))
+    given_secrets = [str(value) for f in fields if isinstance(value := get_dotted(merged, f), str) and value]
+    merged = redact_obj(redact_spec(merged, fields), secret_values(extra=given_secrets))
     text = json.dumps(merged, indent=2) + "\n" if fmt == "json" else safe_dump(merged)
     if output:
-        from pathlib import Path
-
-        Path(output).write_text(text)
+        write_output(output, text)
         click.echo(f"wrote {output}", err=True)
     else:
         click.echo(text, nl=False)

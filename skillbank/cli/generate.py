@@ -6,16 +6,27 @@ no launch logic of its own. None of these import torch.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import click
 
-from skillbank.cli.bank import FORMAT, emit_json, load_action, load_skill, read_overrides
+from skillbank.cli.bank import (
+    FORMAT,
+    BadInput,
+    emit_json,
+    load_action,
+    load_skill,
+    read_overrides,
+    write_output,
+)
+from skillbank.cli.platform_options import PLATFORM_OPTION, platform_options
 from skillbank.generator.runner_gen import (
     ENCRYPTION_KEY_ENV,
     PLATFORMS,
@@ -25,6 +36,7 @@ from skillbank.generator.runner_gen import (
     is_encryption_key,
 )
 from skillbank.runtime.policy import POLICY_VALUES, PolicyError, resolve_policy
+from skillbank.runtime.sdk.secrets import CALLER_KEY_ENV
 from skillbank.runtime.skills import SkillError
 
 STATE_DIR_ENV = "SKILLBANK_STATE_DIR"
@@ -39,6 +51,16 @@ REQUEST_OPTION = click.option(
 )
 
 
+def _check_label(ctx: click.Context, param: click.Parameter, value: Any) -> Any:
+    """--name / --tag: a value that is not allowed is a usage error (exit 2) naming it and the rule."""
+    from skillbank.runtime.sdk.job_labels import LabelError, check_name, check_tags
+
+    try:
+        return check_name(value) if param.name == "name" else tuple(check_tags(value))
+    except LabelError as exc:
+        raise click.BadParameter(str(exc)) from None
+
+
 def _launch_options(func):
     """Options shared by `generate` and `run` (same inputs, same runner)."""
     for option in reversed([
@@ -48,13 +70,45 @@ def _launch_options(func):
         click.option("--parent-job-id", metavar="ID",
                      help="Upstream job (the train job for evaluate/inference/export)."),
         click.option("--platform", type=click.Choice(PLATFORMS), default="local", show_default=True),
+        PLATFORM_OPTION,
         POLICY_OPTION,
         REQUEST_OPTION,
         click.option("--results-root", metavar="PATH", help="Results root baked into the runner (default: "
                      "$SKILLBANK_RESULTS_ROOT, else ~/skillbank-results)."),
+        click.option("--name", metavar="TEXT", callback=_check_label,
+                     help="A name for the job (every trial job on the AutoML route), shown by `jobs list`."),
+        click.option("--tag", "tags", metavar="TAG", multiple=True, callback=_check_label,
+                     help="A tag for the job (repeatable); `jobs list --tag TAG` filters by it."),
     ]):
         func = option(func)
     return func
+
+
+def _automl_budget_options(func):
+    """The AutoML route's budget (train routed to tao-run-automl), embedded in the runner as data."""
+    from skillbank.runtime.automl.algorithms import ALGORITHMS  # no optuna: the names only
+
+    for option in reversed([
+        click.option("--algorithm", type=click.Choice(ALGORITHMS),
+                     help="AutoML route: the search algorithm (default: bayesian)."),
+        click.option("--max-trials", type=click.IntRange(min=1),
+                     help="AutoML route: trials in all, the baseline included (default: 6)."),
+        click.option("--max-epochs", type=click.IntRange(min=1),
+                     help="AutoML route: epochs of a fully trained trial (default: an epoch count in --request, "
+                          "else train.num_epochs)."),
+        click.option("--workspace", type=click.Path(file_okay=False), metavar="DIR",
+                     help="AutoML route: study, best_rec.json and plots; the same DIR resumes "
+                          "(default: <results root>/automl/<skill>-<algorithm>-<hash>)."),
+    ]):
+        func = option(func)
+    return func
+
+
+def automl_budget(algorithm: str | None = None, max_trials: int | None = None, max_epochs: int | None = None,
+                  workspace: str | None = None) -> dict[str, Any]:
+    """The AutoML options given on the command line (those left out are not in the mapping)."""
+    given = {"algorithm": algorithm, "max_trials": max_trials, "max_epochs": max_epochs, "workspace": workspace}
+    return {key: value for key, value in given.items() if value is not None}
 
 
 @click.command()
@@ -81,22 +135,32 @@ def policy(skill_name: str, action: str, automl_policy: str | None, request: str
     target = f" -> {decision['target']} (skill_dir {decision['skill_dir']})" if decision["target"] else ""
     click.echo(f"route: {decision['route']}{target}")
     click.echo(f"automl_policy: {decision['automl_policy']} ({decision['policy_source']})")
+    if decision["matched"]:
+        click.echo(f"matched: {decision['matched']!r}")
     click.echo(f"runnable: {'yes' if decision['runnable'] else 'no'}")
     click.echo(f"reason: {decision['reason']}")
 
 
 def _generate(skill_name: str, action: str, overrides: str, parent_job_id: str | None, platform: str,
               automl_policy: str | None, request: str | None, results_root: str | None,
-              output_name: str) -> GeneratedRunner:
-    """Shared by `generate` and `run`: usage errors exit 2, invalid overrides print every problem and exit 1."""
+              output_name: str, *, given: dict[str, Any] | None = None, fmt: str = "text",
+              name: str | None = None, tags: tuple[str, ...] = (),
+              automl: dict[str, Any] | None = None,
+              platform_options: dict[str, Any] | None = None) -> GeneratedRunner:
+    """Shared by `generate` and `run`: usage errors exit 2, invalid overrides print every problem and exit 1.
+
+    ``given`` are the overrides already read (stdin can be read only once); else ``overrides`` is read.
+    """
     skill = load_skill(skill_name)
     load_action(skill, action)
-    given = read_overrides(overrides)
+    if given is None:
+        given = read_overrides(overrides)
     try:
         return generate_runner(
             skill_name, action, given, parent_job_id=parent_job_id, platform=platform,
             automl_policy=automl_policy, request=request, results_root=results_root,
-            overrides_label=overrides, output_name=output_name,
+            overrides_label=overrides, output_name=output_name, name=name, tags=tags, automl_options=automl,
+            platform_options=platform_options,
         )
     except PolicyError as exc:
         raise click.BadParameter(str(exc), param_hint="--automl-policy") from exc
@@ -106,30 +170,45 @@ def _generate(skill_name: str, action: str, overrides: str, parent_job_id: str |
         click.echo(f"error: {exc}", err=True)
         for problem in exc.problems:
             click.echo(f"  - {problem}", err=True)
+        if fmt == "json":
+            emit_json({"error": str(exc), "problems": [p.to_dict() for p in exc.problems]})
         raise SystemExit(1) from exc
 
 
-def _report(runner: GeneratedRunner, path: str | None) -> dict[str, Any]:
+@contextlib.contextmanager
+def _json_errors(fmt: str) -> Iterator[None]:
+    """With --format json, a usage error (exit 2) is also one JSON object on stdout: {"error": ...}."""
+    try:
+        yield
+    except click.ClickException as exc:
+        if fmt == "json":
+            emit_json({"error": exc.format_message(), "exit_code": exc.exit_code})
+        raise
+
+
+def runner_report(runner: GeneratedRunner, path: str | None) -> dict[str, Any]:
+    """What `generate --format json` and the MCP tool generate_runner say about a runner (no secrets)."""
     return {"runner": path, "skill": runner.skill, "action": runner.action, "platform": runner.platform,
-            "route": runner.route, "policy": runner.policy, "warnings": runner.warnings}
+            "platform_options": runner.platform_options, "route": runner.route, "policy": runner.policy,
+            "warnings": runner.warnings}
 
 
-def _write(path: Path, text: str) -> None:
-    """Write atomically (a half-written runner never exists), executable."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    tmp.write_text(text)
-    tmp.chmod(0o755)
-    tmp.replace(path)
+def _write(path: Path, text: str, option: str = "-o") -> None:
+    """Write atomically (a half-written runner never exists), executable; a bad path is one line, exit 2."""
+    write_output(path, text, executable=True, option=option)
 
 
 @click.command()
 @_launch_options
+@_automl_budget_options
 @click.option("-o", "--output", metavar="FILE", help="Write the runner here (default: stdout).")
 @FORMAT
 def generate(skill_name: str, action: str, overrides: str, parent_job_id: str | None, platform: str,
-             automl_policy: str | None, request: str | None, results_root: str | None,
-             output: str | None, fmt: str) -> None:
+             platform_option_items: tuple[str, ...], automl_policy: str | None, request: str | None,
+             results_root: str | None,
+             name: str | None, tags: tuple[str, ...], output: str | None, fmt: str,
+             algorithm: str | None = None, max_trials: int | None = None, max_epochs: int | None = None,
+             workspace: str | None = None) -> None:
     """Write a standalone Python runner for SKILL's ACTION with OVERRIDES (JSON/YAML file or -).
 
     Validates OVERRIDES first (every problem is printed and nothing is written
@@ -139,16 +218,22 @@ def generate(skill_name: str, action: str, overrides: str, parent_job_id: str | 
     Exit status: 0 written, 1 invalid overrides, 2 usage error.
     """
     output_name = Path(output).name if output else "runner.py"
-    runner = _generate(skill_name, action, overrides, parent_job_id, platform, automl_policy, request,
-                       results_root, output_name)
-    for warning in runner.warnings:
-        click.echo(f"warning: {warning}", err=True)
-    if output:
-        _write(Path(output), runner.text)
-    elif fmt != "json":
+    with _json_errors(fmt):
+        if output and Path(output).is_dir():  # before any work: nothing is generated for nowhere
+            raise BadInput(f"-o {output}: is a folder; give a file path")
+        options = platform_options(platform, platform_option_items)
+        runner = _generate(skill_name, action, overrides, parent_job_id, platform, automl_policy, request,
+                           results_root, output_name, fmt=fmt, name=name, tags=tags,
+                           automl=automl_budget(algorithm, max_trials, max_epochs, workspace),
+                           platform_options=options)
+        for warning in runner.warnings:
+            click.echo(f"warning: {warning}", err=True)
+        if output:
+            _write(Path(output), runner.text)
+    if not output and fmt != "json":
         click.echo(runner.text, nl=False)
     if fmt == "json":
-        emit_json({**_report(runner, output), **({} if output else {"text": runner.text})})
+        emit_json({**runner_report(runner, output), **({} if output else {"text": runner.text})})
     elif output:
         click.echo(f"wrote {output}: {runner.skill} {runner.action} on {runner.platform}, route {runner.route}; "
                    f"run it with: python {output} [--dry-run] [--no-wait]", err=True)
@@ -160,14 +245,60 @@ def runners_dir() -> Path:
     return Path(state).expanduser() / "runners"
 
 
+def save_runner(render: Callable[[str], GeneratedRunner],
+                output: Path | None = None) -> tuple[GeneratedRunner, Path]:
+    """Render a runner (``render(file name)``) and write it to ``output``, else under :func:`runners_dir`.
+
+    Under the state folder the file is named after its content, so the same inputs reuse one runner file.
+    Shared by `skillbank run` and the MCP tools generate_runner and run_job.
+    """
+    if output is None:
+        first = render("runner.py")
+        digest = hashlib.sha256(first.text.encode()).hexdigest()[:12]
+        output = runners_dir() / f"{Path(first.skill).name}-{first.action}-{digest}.py"
+    runner = render(output.name)
+    _write(output, runner.text, option=f"runner (under ${STATE_DIR_ENV})" if output.parent == runners_dir() else "-o")
+    return runner, output
+
+
+def runner_command(path: Path, *, fmt: str, dry_run: bool, wait: bool) -> list[str]:
+    """The command line that executes a saved runner with this interpreter."""
+    argv = [sys.executable, str(path), "--format", fmt]
+    if dry_run:
+        argv.append("--dry-run")
+    if not wait:
+        argv.append("--no-wait")
+    return argv
+
+
+def runner_environment(runner: GeneratedRunner) -> dict[str, str]:
+    """This process's environment, plus an encryption key given in the overrides: by environment only.
+
+    When that key replaces this shell's own $SKILLBANK_ENCRYPTION_KEY, the shell's key goes along as
+    $SKILLBANK_CALLER_ENCRYPTION_KEY, a secret name: the runner and the job still know it, so it stays masked.
+    """
+    env = dict(os.environ)
+    for key, value in runner.stripped_secrets.items():
+        if is_encryption_key(key, runner.key_fields) and isinstance(value, str) and value:
+            own = env.get(ENCRYPTION_KEY_ENV)
+            if own and own != value:
+                env[CALLER_KEY_ENV] = own
+            env[ENCRYPTION_KEY_ENV] = value  # never in the runner file
+    return env
+
+
 @click.command()
 @_launch_options
+@_automl_budget_options
 @click.option("--wait/--no-wait", default=False, show_default=True, help="Follow the job until it ends.")
 @click.option("--dry-run", is_flag=True, help="Print the rendered submission; launch nothing.")
 @FORMAT
 def run(skill_name: str, action: str, overrides: str, parent_job_id: str | None, platform: str,
-        automl_policy: str | None, request: str | None, results_root: str | None,
-        wait: bool, dry_run: bool, fmt: str) -> None:
+        platform_option_items: tuple[str, ...], automl_policy: str | None, request: str | None,
+        results_root: str | None,
+        name: str | None, tags: tuple[str, ...], wait: bool, dry_run: bool, fmt: str,
+        algorithm: str | None = None, max_trials: int | None = None, max_epochs: int | None = None,
+        workspace: str | None = None) -> None:
     """Generate the runner for SKILL's ACTION with OVERRIDES and execute it (same path as generate + python).
 
     The runner is kept in $SKILLBANK_STATE_DIR/runners/ (its name is printed) so
@@ -176,23 +307,15 @@ def run(skill_name: str, action: str, overrides: str, parent_job_id: str | None,
     (0 ok, 1 job failed, 2 not launched / invalid, 3 AutoML engine missing).
     """
     inputs = (skill_name, action, overrides, parent_job_id, platform, automl_policy, request, results_root)
-    runner = _generate(*inputs, "runner.py")
-    # the file is named after its content, so the same inputs reuse one runner file
-    digest = hashlib.sha256(runner.text.encode()).hexdigest()[:12]
-    path = runners_dir() / f"{Path(runner.skill).name}-{runner.action}-{digest}.py"
-    runner = _generate(*inputs, path.name)
+    with _json_errors(fmt):
+        options = platform_options(platform, platform_option_items)
+        given = read_overrides(overrides)  # once: stdin cannot be read twice
+        budget = automl_budget(algorithm, max_trials, max_epochs, workspace)
+        runner, path = save_runner(lambda file_name: _generate(*inputs, file_name, given=given, fmt=fmt, name=name,
+                                                               tags=tags, automl=budget, platform_options=options))
     for key in runner.stripped_secrets:
         if not is_encryption_key(key, runner.key_fields):
             click.echo(f"warning: {key}: secret value left out; give it through the environment", err=True)
-    _write(path, runner.text)
     click.echo(f"runner: {path}", err=True)
-    argv = [sys.executable, str(path), "--format", fmt]
-    if dry_run:
-        argv.append("--dry-run")
-    if not wait:
-        argv.append("--no-wait")
-    env = dict(os.environ)
-    for key, value in runner.stripped_secrets.items():
-        if is_encryption_key(key, runner.key_fields) and isinstance(value, str) and value:
-            env[ENCRYPTION_KEY_ENV] = value  # by environment only; never in the runner file
-    sys.exit(subprocess.call(argv, env=env))
+    argv = runner_command(path, fmt=fmt, dry_run=dry_run, wait=wait)
+    sys.exit(subprocess.call(argv, env=runner_environment(runner)))

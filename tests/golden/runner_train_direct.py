@@ -8,6 +8,7 @@
 #   parent job:     (none)
 #   automl policy:  off (explicit) -> route: direct
 #   why:            automl_policy=off given explicitly; train runs directly (model metadata unchanged)
+#   automl budget:  not applicable (route: direct)
 #
 # Run it with a Python that has skillbank installed (e.g. .venv/bin/python):
 #   python runner_train_direct.py [--dry-run] [--no-wait] [--results-root DIR] [--timeout SECONDS] \
@@ -41,6 +42,7 @@ POLICY = {
     'action': 'train',
     'automl_policy': 'off',
     'policy_source': 'explicit',
+    'matched': None,
     'runnable': True,
     'reason': 'automl_policy=off given explicitly; train runs directly (model metadata unchanged)',
 }
@@ -54,6 +56,10 @@ OVERRIDES = {
     'dataset.augmentation_config.crop_smaller_edge': 32,
     'dataset.workers': 0,
 }
+LABELS = {'name': None, 'tags': []}  # the job's --name and --tag, shown by `skillbank jobs list`
+AUTOML_OPTIONS = {}  # AutoML route: algorithm, max_trials, max_epochs, workspace
+# --platform-option values: the platform's settings (slurm partition, gpus=0, docker cli ...), checked at launch
+PLATFORM_OPTIONS = {}
 
 AUTOML_ENGINE_MISSING = (
     'AutoML route selected but the AutoML engine is not '
@@ -152,25 +158,52 @@ def dry_run(jobs, launch, out):
 
     prepared = jobs.prepare_job(SKILL, ACTION, OVERRIDES, **launch)  # records, stages, launches nothing
     out.say(f"# dry run: {SKILL} {ACTION} on {PLATFORM}; nothing was recorded or launched")
+    s3_settings = show_s3(out, [OVERRIDES, prepared.spec, prepared.results_uri])
+    for line in inherited_lines(prepared.inherited):
+        out.say(f"# {line}")
     out.say(f"# spec.yaml the job would read:\n{safe_dump(prepared.spec).rstrip()}")
     out.say(f"# {PLATFORM} submission:\n{prepared.submission.rstrip()}")
     out.summary({"dry_run": True, "skill": SKILL, "action": ACTION, "platform": PLATFORM, "route": ROUTE,
-                 "spec": prepared.spec, "submission": prepared.submission})
+                 "spec": prepared.spec, "inherited": prepared.inherited or None,
+                 "submission": prepared.submission, "s3": s3_settings})
     return 0
+
+
+def inherited_lines(inherited):
+    """The settings the job takes from the model it runs (the parent train job's, or the checkpoint's)."""
+    if not inherited:
+        return []
+    return [f"model settings from {inherited['from']} (not set in the overrides):",
+            *(f"  {key}: {json.dumps(value)}" for key, value in inherited["values"].items())]
+
+
+def show_s3(out, values):
+    """When the job reads or writes s3:// URIs: say which endpoint, region and credential source it uses."""
+    from skillbank.runtime.sdk import s3
+
+    if not s3.uses_s3(values):
+        return None
+    settings = s3.connection_settings()
+    out.say(f"# {s3.describe_connection(settings)}")
+    return settings
 
 
 def run_direct(args, out):
     from skillbank.runtime.sdk import jobs
 
-    launch = {"parent_job_id": PARENT_JOB_ID, "platform": PLATFORM, "results_root": args.results_root}
+    launch = {"parent_job_id": PARENT_JOB_ID, "platform": PLATFORM, "results_root": args.results_root,
+              "platform_options": PLATFORM_OPTIONS, **LABELS}
     if args.dry_run:
         return dry_run(jobs, launch, out)
     job_id = jobs.create_job(SKILL, ACTION, OVERRIDES, **launch)
     job = jobs.get_job(job_id)
     out.say(f"job {job_id}: {SKILL} {ACTION} on {PLATFORM}")
+    for line in inherited_lines(job.get("inherited")):
+        out.say(line)
     out.say(f"results: {job.get('results_dir')}")
     summary = {"job_id": job_id, "skill": SKILL, "action": ACTION, "platform": PLATFORM, "route": ROUTE,
-               "parent_job_id": PARENT_JOB_ID, "results_dir": job.get("results_dir")}
+               "parent_job_id": PARENT_JOB_ID, "results_dir": job.get("results_dir"),
+               "inherited": job.get("inherited")}
     if args.no_wait:
         out.say(f"launched; follow it with: skillbank jobs show {job_id}")
         out.summary({**summary, "status": jobs.get_job_status(job_id)})
@@ -189,12 +222,19 @@ def run_direct(args, out):
     if status != "Complete":
         analysis = jobs.get_failure_analysis(job_id)
         out.say(f"job {job_id} ended {status}: {analysis.get('category')} (exit code {analysis.get('exit_code')})")
+        if analysis.get("detail"):  # the cause in the platform's or SDK's words (e.g. an upload that failed)
+            out.say(f"cause: {analysis['detail']}")
         out.say(f"suggestion: {analysis.get('suggestion')}")
         if analysis.get("log_tail"):
             out.say("log tail:\n" + str(analysis["log_tail"]).rstrip())
         out.summary({**summary, "failure": analysis})
         return EXIT_JOB_FAILED
-    out.say(f"job {job_id} Complete; results: {summary['results_dir']}")
+    outputs = jobs.job_outputs(jobs.get_job(job_id))
+    main = next((row for row in outputs if row["main"]), None)
+    summary.update(outputs=outputs, main_output=main["path"] if main else None)
+    out.say(f"results: {summary['results_dir']} ({len(outputs)} files; skillbank jobs show {job_id} lists them)")
+    out.say(f"job {job_id} Complete; " + (f"main output: {main['path']}" if main
+                                          else f"results: {summary['results_dir']}"))
     out.summary(summary)
     return 0
 
@@ -212,7 +252,6 @@ def run_automl_route(args, out):
         out.summary({"skill": SKILL, "action": ACTION, "route": ROUTE, "error": AUTOML_ENGINE_MISSING})
         return EXIT_NO_AUTOML
     out.say(f"{SKILL} train goes to AutoML ({POLICY['target']}): {POLICY['reason']}")
-    out.say("budget and algorithm: engine defaults, or $SKILLBANK_AUTOML_OPTIONS (a JSON object of run_automl options)")
 
     def show(event):
         line = event.get("line") if isinstance(event, dict) else event
@@ -221,9 +260,18 @@ def run_automl_route(args, out):
             out.say(f"[automl] {line}")
 
     stopped = getattr(engine, "AutoMLStopped", ())
+    labels = {f"job_{k}": v for k, v in LABELS.items() if v}  # every trial job carries the runner's name and tags
+    options = {"platform": PLATFORM, "platform_options": PLATFORM_OPTIONS, "results_root": args.results_root,
+               **AUTOML_OPTIONS, **labels}
     try:
-        result = engine.run_automl(SKILL, OVERRIDES, platform=PLATFORM, results_root=args.results_root,
-                                   dry_run=args.dry_run, wait=not args.no_wait, on_progress=show)
+        # the plan first (nothing starts): the budget is printed before any trial runs
+        plan = result = engine.run_automl(SKILL, OVERRIDES, dry_run=True, **options)
+        budget = plan.get("budget") or {}
+        out.say(f"AutoML budget: algorithm {plan.get('algorithm')}, {plan.get('max_trials')} trials (the baseline "
+                f"included), {budget.get('max_epochs')} epochs per fully trained trial; "
+                f"workspace {plan.get('workspace')}")
+        if not args.dry_run:
+            result = engine.run_automl(SKILL, OVERRIDES, wait=not args.no_wait, on_progress=show, **options)
     except stopped as exc:  # repeated trial failures with one cause: report it, exit non-zero
         out.say(f"error: {exc}")
         out.summary({"skill": SKILL, "action": ACTION, "route": ROUTE, "automl": getattr(exc, "summary", None)})
@@ -231,19 +279,19 @@ def run_automl_route(args, out):
     state = result.get("state") if isinstance(result, dict) else None
     if state == "dry_run":
         out.say("# dry run: AutoML plan (nothing was started)")
+        result = {**result, "s3": show_s3(out, [OVERRIDES, args.results_root])}
         plan = {k: v for k, v in result.items() if k != "baseline_submission"}
         out.say(json.dumps(plan, indent=2, default=str))
         out.say(f"# baseline train submission ({PLATFORM}):\n{str(result.get('baseline_submission', '')).rstrip()}")
     elif state == "launched":
         out.say(f"AutoML run started in the background; follow it with: {result.get('follow')}")
     elif isinstance(result, dict):
-        best, baseline = result.get("best") or {}, result.get("baseline") or {}
-        metric = result.get("metric")
-        out.say(f"AutoML {state}: {result.get('finished')}/{result.get('max_trials')} trials")
-        out.say(f"baseline {metric}={baseline.get('value')}  best {metric}={best.get('value')} "
-                f"(trial {best.get('trial')}, train job {best.get('train_job')})")
-        out.say(f"best checkpoint: {best.get('checkpoint')}")
-        out.say(f"workspace: {(result.get('files') or {}).get('workspace')}")
+        from skillbank.runtime.automl.status import format_summary
+
+        best = result.get("best") or {}
+        out.say(format_summary(result))  # as `skillbank automl run` prints it: trials, best, best_rec.json, plots
+        out.say(f"best train job: {best.get('train_job')} (use it as --parent-job-id)")
+        out.say(f"AutoML {state}; main output (best checkpoint): {best.get('checkpoint')}")
     out.summary({"skill": SKILL, "action": ACTION, "route": ROUTE, "platform": PLATFORM, "automl": result})
     return 0
 
