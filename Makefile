@@ -7,12 +7,14 @@ STAMP  := $(VENV)/.installed
 .PHONY: install test test-fast regen-schemas check-schemas bench demo lint clean
 
 # torch==2.13.0 goes in first and alone: it is the CPU build on this disk; any
-# looser requirement would pull a multi-GB CUDA build (see DEVELOPERS.md).
-$(STAMP): pyproject.toml setup.py
+# looser requirement would pull a multi-GB CUDA build (docs/packaging.md).
+# editable_mode=compat: the checkout goes on sys.path through a plain .pth file, no
+# import-hook finder that every Python process of the venv would load (docs/packaging.md).
+$(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e ".[test]"
+	$(BIN)/python -m pip install -q -e ".[test]" --config-settings editable_mode=compat
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -39,4 +41,4 @@ demo: $(STAMP)
 	$(BIN)/python -m skillbank.demo
 
 clean:
-	rm -rf $(VENV) build *.egg-info .pytest_cache demo-output
+	rm -rf $(VENV) build dist *.egg-info .pytest_cache demo-output

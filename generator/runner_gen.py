@@ -12,6 +12,7 @@ Generation is deterministic: same inputs, same bytes (no timestamps).
 """
 from __future__ import annotations
 
+import json
 import math
 import shlex
 from dataclasses import dataclass, field
@@ -19,20 +20,24 @@ from pathlib import Path
 from typing import Any
 
 from skillbank import __version__
+from skillbank.runtime.errors import SkillbankError
 from skillbank.runtime.policy import resolve_policy
 from skillbank.runtime.request_words import requested_epochs
 from skillbank.runtime.sdk.job_labels import check_name, check_tags
+from skillbank.runtime.sdk.platforms import PLATFORMS
 from skillbank.runtime.sdk.platforms.options import check_platform_options
-from skillbank.runtime.sdk.secrets import ENCRYPTION_KEY_ENV, MASK, is_secret_field, known_secrets, secrets_in
+from skillbank.runtime.sdk.secrets import (
+    ENCRYPTION_KEY_ENV,
+    MASK,
+    is_encryption_key,
+    is_secret_field,
+    known_secrets,
+    secrets_in,
+)
 from skillbank.runtime.skills import Skill, skill_dirs
 from skillbank.runtime.validation import Problem, normalize_overrides, validate_overrides
 
-PLATFORMS = ("local", "docker", "slurm", "kubernetes")
 TEMPLATE = "runner.py.j2"
-AUTOML_ENGINE_MISSING = (
-    "AutoML route selected but the AutoML engine is not installed; "
-    "rerun with --automl-policy off for direct training"
-)
 _LITERAL_WIDTH = 100
 _STRING_CHUNK = 60  # characters per line of a long embedded string
 _COMMENT_WIDTH = 100
@@ -40,7 +45,7 @@ _LINT_WIDTH = 120  # the project's ruff line length, which generated runners kee
 _RUNNER_OPTIONS = ("[--dry-run]", "[--no-wait]", "[--results-root DIR]", "[--timeout SECONDS]", "[--format json]")
 
 
-class GenerationError(ValueError):
+class GenerationError(SkillbankError, ValueError):
     """Inputs a runner cannot be generated from; ``problems`` lists every invalid override."""
 
     def __init__(self, message: str, problems: list[Problem] | None = None) -> None:
@@ -60,29 +65,17 @@ class GeneratedRunner:
     route: str  # "direct" or "automl"
     overrides: dict[str, Any]  # what the runner embeds (secrets stripped)
     stripped_secrets: dict[str, Any] = field(default_factory=dict, repr=False)  # never written anywhere
-    key_fields: tuple[str, ...] = ()  # fields the ``key`` inference fills (the encryption key)
+    spec_params: dict[str, str] = field(default_factory=dict)  # the action's field -> inference (skill_info)
     warnings: list[str] = field(default_factory=list)
     platform_options: dict[str, Any] = field(default_factory=dict)  # checked --platform-option values
 
 
-def is_secret_key(dotted_key: str) -> bool:
-    """Whether an override key names a secret (``encryption_key``, ``aws_secret_access_key``, ...).
-
-    The SDK's rule, so that what a runner never embeds is what a job record never shows.
-    """
-    return is_secret_field(dotted_key)
-
-
-def is_encryption_key(dotted_key: str, key_fields: tuple[str, ...] = ()) -> bool:
-    """Whether a secret override is the model's encryption key (``$SKILLBANK_ENCRYPTION_KEY`` carries it)."""
-    return dotted_key in key_fields or dotted_key.rsplit(".", 1)[-1] in ("encryption_key", "key")
-
-
-def split_secrets(overrides: dict[str, Any], key_fields: tuple[str, ...] = ()) -> tuple[dict, dict]:
-    """(overrides without secrets, the secrets) -- by secret-looking names and ``key`` spec_params fields."""
+def split_secrets(overrides: dict[str, Any], spec_params: dict[str, str] | None = None) -> tuple[dict, dict]:
+    """(overrides without secrets, the secrets), by the SDK's rule (secrets.is_secret_field): what a runner
+    never embeds is what a job record never shows."""
     kept, secrets = {}, {}
     for key, value in overrides.items():
-        (secrets if key in key_fields or is_secret_key(key) else kept)[key] = value
+        (secrets if is_secret_field(key, spec_params) else kept)[key] = value
     return kept, secrets
 
 
@@ -209,6 +202,8 @@ def regenerate_argv(
     platform_options: dict[str, Any] | None = None,
 ) -> list[str]:
     """The ``skillbank generate`` command line that reproduces this runner."""
+    from skillbank.runtime.automl.options import BUDGET_FLAGS
+
     argv = ["skillbank", "generate", skill_ref, action, overrides_label]
     if parent_job_id:
         argv += ["--parent-job-id", parent_job_id]
@@ -227,7 +222,10 @@ def regenerate_argv(
     for tag in tags:
         argv += ["--tag", tag]
     for option, value in (automl_options or {}).items():
-        argv += [f"--{option.replace('_', '-')}", str(value)]
+        if option in BUDGET_FLAGS:
+            argv += [f"--{option.replace('_', '-')}", str(value)]
+        else:  # an engine option without a flag of its own
+            argv += ["--automl-option", f"{option}={value if isinstance(value, str) else json.dumps(value)}"]
     return argv + ["-o", output_name]
 
 
@@ -245,14 +243,16 @@ def generate_runner(
     output_name: str = "runner.py",
     name: str | None = None,
     tags: list[str] | tuple[str, ...] = (),
-    automl_options: dict[str, Any] | None = None,
+    automl_options: Any = None,
     platform_options: dict[str, Any] | None = None,
 ) -> GeneratedRunner:
     """Validate, resolve the policy and render a runner; raises GenerationError (with ``problems``).
 
-    ``automl_options`` (``algorithm``, ``max_trials``, ``max_epochs``, ``workspace``) set the AutoML
-    route's budget; an epoch count in ``request`` ("train for 2 epochs") is ``max_epochs`` when it is
-    not given. They are embedded as data (``AUTOML_OPTIONS``) and ignored, with a warning, off that route.
+    ``automl_options`` (an ``AutoMLOptions``, or a mapping of its fields: ``algorithm``, ``max_trials``,
+    ``max_epochs``, ``workspace``, ``max_concurrent`` ...) set the AutoML route's engine options; an
+    epoch count in ``request`` ("train for 2 epochs") is ``max_epochs`` when it is not given. The fields
+    given are embedded as data (``AUTOML_OPTIONS``; the runner sets platform, results root, name and tags
+    itself) and ignored, with a warning, off that route.
 
     ``name`` and ``tags`` label the job (or every AutoML trial job) for ``skillbank jobs list``.
     ``platform_options`` (``--platform-option``: slurm partition, gpus=0, docker cli ...) are checked for
@@ -269,13 +269,13 @@ def generate_runner(
     if not isinstance(overrides, dict):
         raise GenerationError(f"overrides must be a mapping of dotted keys, got {type(overrides).__name__}")
 
-    key_fields = tuple(f for f, fn in skill.spec_params(action).items() if fn == "key")
+    spec_params = dict(skill.spec_params(action))
     flat = normalize_overrides(skill, action, overrides)
-    kept, secrets = split_secrets(flat, key_fields)
+    kept, secrets = split_secrets(flat, spec_params)
     warnings = [
         f"{key}: secret value not embedded in the runner; "
         + (f"the runner reads ${ENCRYPTION_KEY_ENV} from its environment at run time instead"
-           if is_encryption_key(key, key_fields) else
+           if is_encryption_key(key, spec_params) else
            "give it to the job through its environment (e.g. AWS_SECRET_ACCESS_KEY) instead")
         for key in secrets
     ]
@@ -335,46 +335,48 @@ def generate_runner(
         "platform_options_literal": py_literal(platform_options, where="PLATFORM_OPTIONS"),
         "platform_lines": comment_lines(platform + "".join(
             f" {k}={v}" for k, v in platform_options.items())),
-        "automl_missing_literal": py_literal(AUTOML_ENGINE_MISSING),
     }
     text = _environment().get_template(TEMPLATE).render(**context)
     return GeneratedRunner(
         text=text, skill=skill_ref, action=action, platform=platform, policy=policy, route=route,
-        overrides=kept, stripped_secrets=secrets, key_fields=key_fields, warnings=warnings,
+        overrides=kept, stripped_secrets=secrets, spec_params=spec_params, warnings=warnings,
         platform_options=platform_options,
     )
 
 
-AUTOML_OPTION_NAMES = ("algorithm", "max_trials", "max_epochs", "workspace")
-
-
-def check_automl_options(options: dict[str, Any] | None) -> dict[str, Any]:
-    """The AutoML budget options given, checked (GenerationError names the option, value and what is allowed).
-
-    ``workspace`` becomes an absolute path: the runner may run from another folder.
+def check_automl_options(options: Any) -> dict[str, Any]:
+    """The AutoML options given (an ``AutoMLOptions``, or a mapping of its fields), checked by the options
+    dataclass: the fields a runner embeds, as plain data. GenerationError names a bad option, its value and
+    what is allowed. ``workspace`` becomes an absolute path: the runner may run from another folder.
     """
-    from skillbank.runtime.automl.algorithms import ALGORITHMS
+    from skillbank.runtime.automl.options import RUNNER_FIELDS, AutoMLError, AutoMLOptions, embeddable_names
+    from skillbank.runtime.automl.workspace import redact_url
 
-    given = {k: v for k, v in (options or {}).items() if v is not None}
-    unknown = sorted(set(given) - set(AUTOML_OPTION_NAMES))
-    if unknown:
-        raise GenerationError(f"automl option(s) {', '.join(unknown)}: unknown; "
-                              f"allowed: {', '.join(AUTOML_OPTION_NAMES)}")
-    if "algorithm" in given and given["algorithm"] not in ALGORITHMS:
-        raise GenerationError(f"--algorithm: invalid value {given['algorithm']!r}; allowed: {', '.join(ALGORITHMS)}")
-    for key in ("max_trials", "max_epochs"):
-        value = given.get(key)
-        if key in given and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
-            raise GenerationError(f"--{key.replace('_', '-')}: invalid value {value!r}; allowed: an integer >= 1")
+    if isinstance(options, AutoMLOptions):
+        given = options.to_dict(changed_only=True)
+    else:
+        given = {k: v for k, v in (options or {}).items() if v is not None}
+    refused = [k for k in given if k in RUNNER_FIELDS]
+    if refused:
+        raise GenerationError(f"automl option(s) {', '.join(refused)}: the runner sets them from its --platform, "
+                              f"--platform-option, --results-root, --name and --tag; allowed: "
+                              f"{', '.join(embeddable_names())}")
+    if "storage" in given and redact_url(str(given["storage"])) != given["storage"]:
+        raise GenerationError("automl option storage: a database URL with a password is never embedded in a runner; "
+                              "give it without the password and set PGPASSWORD in the runner's environment")
+    try:
+        checked = AutoMLOptions.from_dict(given, where="automl options").to_dict()
+    except AutoMLError as exc:
+        raise GenerationError(str(exc)) from None
     if "workspace" in given:
-        if not isinstance(given["workspace"], str) or not given["workspace"].strip():
-            raise GenerationError(f"--workspace: invalid value {given['workspace']!r}; allowed: a folder path")
-        given["workspace"] = str(Path(given["workspace"]).expanduser().absolute())
-    return {k: given[k] for k in AUTOML_OPTION_NAMES if k in given}
+        checked["workspace"] = str(Path(checked["workspace"]).expanduser().absolute())
+    return {k: checked[k] for k in embeddable_names() if k in given}
 
 
 def automl_budget(given: dict[str, Any], request: str | None, route: str) -> tuple[dict[str, Any], str]:
-    """(the budget a runner embeds, a line saying where it comes from); empty off the AutoML route."""
+    """(the options a runner embeds, a line saying where they come from); empty off the AutoML route."""
+    from skillbank.runtime.automl.options import BUDGET_FLAGS, embeddable_names
+
     if route != "automl":
         return {}, "not applicable (route: direct)"
     budget = dict(given)
@@ -383,10 +385,10 @@ def automl_budget(given: dict[str, Any], request: str | None, route: str) -> tup
     if "max_epochs" not in budget and epochs is not None:
         budget["max_epochs"] = epochs
         notes.append(f"max_epochs={epochs} (the request's epoch count)")
-    left = [k for k in AUTOML_OPTION_NAMES if k not in budget]
+    left = [k for k in BUDGET_FLAGS if k not in budget]
     if left:
         notes.append(f"{', '.join(left)}: the engine's defaults")
-    return {k: budget[k] for k in AUTOML_OPTION_NAMES if k in budget}, "; ".join(notes)
+    return {k: budget[k] for k in embeddable_names() if k in budget}, "; ".join(notes)
 
 
 def _policy_summary(policy: dict[str, Any] | None) -> str:

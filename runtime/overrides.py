@@ -14,13 +14,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Any
 
-from skillbank.runtime.limits import MAX_NESTING, SettingError, limit, short_repr
-from skillbank.runtime.yaml_io import safe_load
+from skillbank.runtime.errors import SkillbankError
+from skillbank.runtime.limits import short_repr
+from skillbank.runtime.settings import MAX_NESTING, SettingError, limit
+
+TYPE_CHECKING = False  # typing for type checkers only: it costs a quarter of `skillbank validate`'s start-up budget
+if TYPE_CHECKING:
+    from typing import Any
 
 
-class OverridesError(ValueError):
+class OverridesError(SkillbankError, ValueError):
     """Overrides that cannot be read (missing file, bad syntax, not a mapping)."""
 
 
@@ -74,6 +78,8 @@ def parse_overrides(text: str, where: str = "<overrides>") -> dict[str, Any]:
         try:
             data = json.loads(text, object_pairs_hook=_unique_pairs)
         except json.JSONDecodeError:
+            from skillbank.runtime.yaml_io import safe_load  # PyYAML only for text that is not JSON
+
             data = safe_load(text)
     except OverridesError as exc:
         raise OverridesError(f"{where}: {exc}") from None

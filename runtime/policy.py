@@ -10,17 +10,15 @@ the skill folder: the per-run policy never changes model metadata.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from skillbank.runtime.errors import SkillbankError
 from skillbank.runtime.request_words import find_off_phrase
-from skillbank.runtime.yaml_io import safe_load
+from skillbank.runtime.skills import Skill, SkillError, read_json_file, read_yaml_file
 
 __all__ = ["AUTOML_TARGET", "NOT_RUNNABLE", "POLICY_VALUES", "PolicyError", "automl_files_problem",
-           "find_off_phrase", "normalize_policy", "resolve_policy"]
+           "automl_runnable", "find_off_phrase", "normalize_policy", "resolve_policy"]
 
 AUTOML_TARGET = "tao-skill-bank:tao-run-automl"
 AUTOML_ACTION = "train"
@@ -31,7 +29,7 @@ POLICY_VALUES: dict[str, str] = {"on": "on", "off": "off", "auto": "on"}
 NOT_RUNNABLE = "AutoML is enabled but not runnable for this model until schemas are generated"
 
 
-class PolicyError(ValueError):
+class PolicyError(SkillbankError, ValueError):
     """An explicit automl_policy that is not one of the valid values."""
 
 
@@ -45,36 +43,25 @@ def normalize_policy(value: str) -> str:
     return POLICY_VALUES[key]
 
 
-def automl_files_problem(skill_dir: Path) -> str | None:
-    """Why the packaged train schema/template cannot drive AutoML, or None when both parse."""
-    schema_path = skill_dir / "schemas" / f"{AUTOML_ACTION}.schema.json"
-    template_path = skill_dir / "references" / f"spec_template_{AUTOML_ACTION}.yaml"
-    if not schema_path.is_file():
-        return f"missing schemas/{schema_path.name}"
-    if not template_path.is_file():
-        return f"missing references/{template_path.name}"
-    try:
-        schema = json.loads(schema_path.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        return f"schemas/{schema_path.name} does not parse ({type(exc).__name__})"
-    if not isinstance(schema, dict):
-        return f"schemas/{schema_path.name} is not a JSON object"
-    try:
-        template = safe_load(template_path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        return f"references/{template_path.name} does not parse ({type(exc).__name__})"
-    if not isinstance(template, dict):
-        return f"references/{template_path.name} is not a YAML mapping"
+def automl_files_problem(skill: Skill) -> str | None:
+    """Why the packaged train schema/template cannot drive AutoML, or None when both are there and parse."""
+    for path, read in ((skill.schema_path(AUTOML_ACTION), read_json_file),
+                       (skill.template_path(AUTOML_ACTION), read_yaml_file)):
+        where = f"{path.parent.name}/{path.name}"
+        if not path.is_file():
+            return f"missing {where}"
+        try:
+            read(path)
+        except SkillError as exc:
+            return f"{where}: {str(exc).removeprefix(f'{path}: ')}"
     return None
 
 
-def _read_skill_info(skill_dir: Path) -> dict[str, Any]:
-    path = skill_dir / "references" / "skill_info.yaml"
-    try:
-        info = safe_load(path.read_text())
-    except (OSError, yaml.YAMLError):
-        return {}
-    return info if isinstance(info, dict) else {}
+def automl_runnable(skill: Skill) -> bool:
+    """Whether AutoML can run the model's train action at all, whatever the policy: the model declares
+    ``automl_enabled: true`` and its train schema and template are packaged and parse. The one answer
+    behind `skillbank list`, the MCP tool list_skills and :func:`resolve_policy`."""
+    return skill.automl_enabled and automl_files_problem(skill) is None
 
 
 def resolve_policy(
@@ -124,11 +111,12 @@ def resolve_policy(
         decision["reason"] = f"{action!r} never routes to AutoML (only train does); it runs directly"
         return decision
 
-    if _read_skill_info(skill_dir).get("automl_enabled") is not True:
+    skill = Skill(skill_dir)
+    if not skill.automl_enabled:
         decision["reason"] = f"{why_policy}; automl_enabled is not true in skill_info.yaml, so train runs directly"
         return decision
 
-    problem = automl_files_problem(skill_dir)
+    problem = automl_files_problem(skill)
     decision["runnable"] = problem is None
     if policy == "off":
         decision["reason"] = f"{why_policy}; train runs directly (model metadata unchanged)"

@@ -15,16 +15,20 @@ linear in the number of keys) and echoed values at ``SKILLBANK_MAX_ECHO_CHARS``.
 """
 from __future__ import annotations
 
-import difflib
 import math
 import sys
-from dataclasses import dataclass
-from typing import Any
+from collections import namedtuple
 
-from skillbank.runtime.limits import MAX_ECHO_CHARS, MAX_PROBLEMS, limit, short_repr
+from skillbank.runtime.errors import SkillbankError
+from skillbank.runtime.limits import short_repr
 from skillbank.runtime.overrides import flatten, is_section
+from skillbank.runtime.settings import MAX_ECHO_CHARS, MAX_PROBLEMS, limit
 from skillbank.runtime.skills import Skill
 from skillbank.runtime.spec_builder import build_spec, expand_shorthand, get_dotted
+
+TYPE_CHECKING = False  # typing for type checkers only: it costs a quarter of `skillbank validate`'s start-up budget
+if TYPE_CHECKING:
+    from typing import Any
 
 MISSING_VALUE = "???"
 INT_RANGE = (-(2**31), 2**31 - 1)  # what the runtime's integers hold (a C int: epochs, sizes, ids)
@@ -32,14 +36,13 @@ _JSON_TYPES = {"string": "a string", "integer": "an integer", "number": "a numbe
                "array": "a list", "object": "a mapping"}
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One thing wrong with the overrides."""
+# Records are named tuples, not dataclasses: importing dataclasses costs half of `skillbank validate`'s
+# start-up budget (`make bench`); collections is loaded anyway.
+class Problem(namedtuple("Problem", ("key", "value", "message", "allowed"), defaults=("",))):
+    """One thing wrong with the overrides: the dotted ``key`` (str), its ``value``, what is wrong
+    (``message``) and what is ``allowed`` (str, may be empty)."""
 
-    key: str
-    value: Any
-    message: str
-    allowed: str = ""
+    __slots__ = ()
 
     def __str__(self) -> str:
         text = f"{self.key}: {self.message} (got {short_repr(self.value)})"
@@ -77,7 +80,7 @@ def _echoes_whole(value: Any, budget: int = 64) -> bool:
     return True
 
 
-class SpecValidationError(ValueError):
+class SpecValidationError(SkillbankError, ValueError):
     """Overrides that do not fit the schema; ``problems`` lists every one."""
 
     def __init__(self, problems: list[Problem], skill: str = "", action: str = "") -> None:
@@ -109,6 +112,42 @@ def validate_overrides(
     skill: Skill, action: str, overrides: dict[str, Any], *, check_data_sources: bool = True
 ) -> list[Problem]:
     """Every problem in ``overrides`` for ``skill``/``action``; an empty list means valid."""
+    return _checked(skill, action, overrides, check_data_sources)[0]
+
+
+class ValidatedSpec(namedtuple("ValidatedSpec", ("skill", "action", "overrides", "spec"))):
+    """Overrides that passed validation for one skill's action, and the full spec they make.
+
+    ``skill`` (str) is the skill's name; ``overrides`` (dict) the flat dotted keys, shorthand keys
+    expanded: what the user set; ``spec`` (dict) the action's template with the overrides merged in.
+    Made by :func:`validated_spec` only. A launch carries it from the edge that validated to the job
+    (``create_job`` takes it as it is), so the same overrides are never validated twice in one process.
+    """
+
+    __slots__ = ()
+
+
+def validated_spec(
+    skill: Skill, action: str, overrides: dict[str, Any], *, check_data_sources: bool = True
+) -> ValidatedSpec:
+    """The overrides checked and merged into the template; raises SpecValidationError listing every problem."""
+    problems, normalized, merged = _checked(skill, action, overrides, check_data_sources)
+    if problems:
+        raise SpecValidationError(problems, skill.name, action)
+    return ValidatedSpec(skill.name, action, normalized, merged)
+
+
+def resolve_spec(
+    skill: Skill, action: str, overrides: dict[str, Any], *, check_data_sources: bool = True
+) -> dict[str, Any]:
+    """The merged full spec of :func:`validated_spec`; raises SpecValidationError listing every problem."""
+    return validated_spec(skill, action, overrides, check_data_sources=check_data_sources).spec
+
+
+def _checked(
+    skill: Skill, action: str, overrides: dict[str, Any], check_data_sources: bool
+) -> tuple[list[Problem], dict[str, Any], dict[str, Any]]:
+    """(every problem, the overrides flat with shorthand expanded, the template with the known keys merged)."""
     schema = skill.schema(action)
     leaves = leaf_schemas(schema)
     repeated: list[tuple[str, Any, Any]] = []
@@ -135,17 +174,7 @@ def validate_overrides(
         problems = problems[:cap] + [Problem(
             "...", None, f"{not_listed} more problem(s) not listed",
             f"at most {cap} are listed ({MAX_PROBLEMS}); fix these and validate again")]
-    return problems
-
-
-def resolve_spec(
-    skill: Skill, action: str, overrides: dict[str, Any], *, check_data_sources: bool = True
-) -> dict[str, Any]:
-    """The merged full spec (template + overrides); raises SpecValidationError listing every problem."""
-    problems = validate_overrides(skill, action, overrides, check_data_sources=check_data_sources)
-    if problems:
-        raise SpecValidationError(problems, skill.name, action)
-    return build_spec(skill.template(action), normalize_overrides(skill, action, overrides))
+    return problems, normalized, merged
 
 
 def value_type(prop: dict[str, Any]) -> str | None:
@@ -189,6 +218,8 @@ def check_value(key: str, value: Any, prop: dict[str, Any]) -> list[Problem]:
         return [Problem(key, value, unusable, _allowed(prop))]
     problems = []
     if "enum" in prop and value not in prop["enum"]:
+        import difflib  # only for a problem's did-you-mean: valid overrides do not pay for it
+
         hint = difflib.get_close_matches(str(value), [str(e) for e in prop["enum"] if e is not None], n=1)
         message = "not one of the allowed values" + (f"; did you mean {hint[0]!r}?" if hint else "")
         problems.append(Problem(key, value, message, _allowed(prop)))
@@ -309,6 +340,8 @@ def _repeated_keys(repeated: list[tuple[str, Any, Any]]) -> list[Problem]:
 
 
 def _unknown_key(key: str, value: Any, leaves: dict[str, Any], schema: dict[str, Any]) -> Problem:
+    import difflib  # only for a problem's did-you-mean: valid overrides do not pay for it
+
     candidates = list(leaves)
     hints = difflib.get_close_matches(key, candidates, n=3, cutoff=0.6)
     if not hints:

@@ -16,14 +16,15 @@ from typing import Any
 
 import yaml
 
-from skillbank.runtime.limits import MAX_NESTING, MAX_YAML_NODES, limit
+from skillbank.runtime.errors import SkillbankError
+from skillbank.runtime.settings import MAX_NESTING, MAX_YAML_NODES, limit
 
 _BaseLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
-class YAMLLimitError(yaml.YAMLError):
+class YAMLLimitError(SkillbankError, yaml.YAMLError):
     """A document refused before it is built (too large after alias expansion, too deep, duplicate keys)."""
 
 

@@ -25,15 +25,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from skillbank.runtime.errors import SkillbankError
+
 SKILL = "tao-train-action-recognition"
 CLASSES = ("catch", "smile")
 # Small enough for a few minutes on 2 CPU cores: the baseline + 3 trials, 4 epochs each, two at a time.
-DEMO_AUTOML = {"algorithm": "bayesian", "max_trials": 4, "max_epochs": 4}  # the runner's --algorithm ... options
-# Not runner options: given through the engine's documented fallback, $SKILLBANK_AUTOML_OPTIONS.
-DEMO_ENGINE = {"max_concurrent": 2, "poll_interval": 0.5}
+DEMO_AUTOML = {"algorithm": "bayesian", "max_trials": 4, "max_epochs": 4,  # the runner's --algorithm ... options
+               "max_concurrent": 2}  # an engine option (--automl-option max_concurrent=2)
 
 
-class DemoError(RuntimeError):
+class DemoError(SkillbankError, RuntimeError):
     """A step of the demo that failed; the message says which and where its output is."""
 
 
@@ -86,8 +87,7 @@ def run_demo(out: Path, *, trials: int, epochs: int) -> dict[str, Any]:
     automl_options = {**DEMO_AUTOML, "max_trials": trials, "max_epochs": epochs}
     step(f"2/5 train through the AutoML route: {automl_options['algorithm']}, {trials} trials "
          f"(baseline included), {epochs} epochs each")
-    train = run_runner(out, "train", train_overrides, automl=automl_options,
-                       env={"SKILLBANK_AUTOML_OPTIONS": json.dumps(DEMO_ENGINE)})
+    train = run_runner(out, "train", train_overrides, automl=automl_options)
     automl = train.get("automl") or {}
     if automl.get("state") != "finished" or not automl.get("best"):
         raise DemoError(f"the AutoML study did not finish: {json.dumps(automl, default=str)[:2000]}")
@@ -149,7 +149,7 @@ def _inference_right(predictions: Path, answers: Path) -> str:
 
 
 def run_runner(out: Path, action: str, overrides: dict[str, Any], *, parent: str | None = None,
-               env: dict[str, str] | None = None, automl: dict[str, Any] | None = None) -> dict[str, Any]:
+               automl: dict[str, Any] | None = None) -> dict[str, Any]:
     """Generate the action's runner (local platform), run it, and return its JSON summary."""
     from skillbank.generator.runner_gen import generate_runner
 
@@ -166,7 +166,7 @@ def run_runner(out: Path, action: str, overrides: dict[str, Any], *, parent: str
     print(f"   runner: {runner} (route: {generated.route})", flush=True)
     # Progress lines go to stderr (shown as they come); stdout carries the runner's JSON summary.
     result = subprocess.run([sys.executable, str(runner), "--format", "json"], stdout=subprocess.PIPE, text=True,
-                            env={**os.environ, **(env or {})}, check=False)
+                            check=False)
     try:
         summary = json.loads(result.stdout)
     except json.JSONDecodeError as exc:

@@ -1,30 +1,16 @@
-"""Helpers of the action-recognition entry-point tests: run the CLI in-process, read its outputs."""
+"""Helpers of the action-recognition entry-point tests: run the CLI in-process on TAO's templates, small and fast."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
-
-import pytest
 
 REPO = Path(__file__).resolve().parent.parent
 REFERENCES = REPO / "skills" / "models" / "tao-train-action-recognition" / "references"
-TAO_TEMPLATES = REPO / "tests" / "fixtures" / "tao" / "reference"  # TAO's own files, copied from ../shared
+TAO_TEMPLATES = REPO / "tests" / "fixtures" / "tao" / "reference"  # TAO's own templates, kept as fixtures
 
 # Keys overridden to keep tests fast, and why:
 #   model.input_width/height=32 and crop_smaller_edge=32: the sample frames are 32x32 (the 224 default
 #     costs ~50x the compute); of_seq_length=3: the default 10 only makes flow inputs wider;
 #   dataset.workers=0: no worker processes to start per run; batch_size=8: 2 steps per epoch on 16 videos.
-@pytest.fixture(autouse=True)
-def few_torch_threads():
-    """Two torch threads per test (the CI machine is shared); autouse in every module that imports it."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(2)
-    yield
-    torch.set_num_threads(before)
-
-
 TINY = [
     "model.input_width=32", "model.input_height=32", "dataset.augmentation_config.crop_smaller_edge=32",
     "model.of_seq_length=3", "dataset.workers=0", "dataset.batch_size=8",
@@ -40,11 +26,6 @@ def run_cli(action: str, *overrides: str, spec: Path | None = None) -> int:
     from skillbank.runtime.action_recognition.entrypoint import main
 
     return main([action, "-e", str(spec or template(action)), *overrides])
-
-
-def status_lines(folder: Path) -> list[dict]:
-    path = Path(folder) / "status.json"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
 def data_paths(sample_data: Path) -> list[str]:

@@ -1,7 +1,8 @@
 """A tiny skill that follows the skill_info contract, with a model that is a short Python script.
 
 It proves the job SDK works for any skill (not only action recognition) and
-keeps SDK tests fast. Use with ``from fake_skill import fake_skill  # noqa: F401``.
+keeps SDK tests fast. A plugin of conftest.py: a test takes the ``fake_skill`` fixture as an argument;
+``make_fake_skill`` writes one into a folder of the test's choosing.
 
 The script (``fake_model.py ACTION -e SPEC``):
 * train: writes ``train/model_epoch_<EEE>_step_<SSSSS>.pth`` per epoch plus an

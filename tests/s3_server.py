@@ -1,7 +1,6 @@
 """A moto S3 server on 127.0.0.1 for tests, spoken to by real boto3 over HTTP.
 
-Use it from a test module with ``from s3_server import moto_s3  # noqa: F401``
-(or list ``s3_server`` in ``pytest_plugins``). One server runs per test
+A plugin of conftest.py: a test takes the ``moto_s3`` fixture as an argument. One server runs per test
 session; every test that asks for ``moto_s3`` gets an empty store and its own
 AWS environment (endpoint, fake credentials, region), which child processes
 inherit.

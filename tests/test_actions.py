@@ -8,7 +8,9 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from ar_cli import TINY, data_paths, run_cli, status_lines, template  # noqa: E402
+from ar_cli import TINY, data_paths, run_cli, template  # noqa: E402
+
+from skillbank.runtime.sdk.status_file import read_status_events  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -52,7 +54,7 @@ def test_rgb_2d_reaches_accuracy_90_and_evaluate_writes_its_outputs(trained, sam
     assert all(len(v["clip_predictions"]) == 5 for v in results["per_video"])
     png = out / "evaluate" / "confusion_matrix.png"
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    last = status_lines(out / "evaluate")[-1]
+    last = read_status_events(out / "evaluate")[-1]
     assert last["status"] == "RUNNING" and last["message"] == "Evaluate finished successfully."
     assert last["kpi"] == {"accuracy": results["accuracy"], "m_accuracy": results["m_accuracy"]}
     assert f"Total accuracy: {results['accuracy']}\n" in log and "Average class accuracy: " in log
@@ -96,7 +98,7 @@ def test_tao_templates_run_with_only_paths_filled(trained, sample_data, tmp_path
                 "inference": tmp_path / "inference" / "predictions.csv",
                 "export": checkpoint.with_suffix(".onnx")}[action]  # TAO's default: beside the checkpoint
     assert expected.is_file()
-    last = status_lines(tmp_path / action)[-1]
+    last = read_status_events(tmp_path / action)[-1]
     assert (last["status"], last["message"]) == ("RUNNING", f"{action.capitalize()} finished successfully.")
 
 
@@ -111,7 +113,7 @@ def test_export_fails_when_onnxruntime_disagrees(trained, tmp_path, monkeypatch,
     assert rc == 1
     assert "onnxruntime differs from PyTorch" in capsys.readouterr().out
     assert not onnx_file.exists()
-    assert status_lines(tmp_path / "export")[-1]["status"] == "FAILURE"
+    assert read_status_events(tmp_path / "export")[-1]["status"] == "FAILURE"
 
 
 def test_trt_engine_is_refused_and_missing_checkpoint_named(trained, sample_data, tmp_path, capsys):

@@ -6,7 +6,6 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from fake_skill import fake_skill  # noqa: F401
 
 from skillbank.runtime.sdk import jobs
 
@@ -18,7 +17,7 @@ def test_contract_schemas_are_valid(path):
     jsonschema.Draft202012Validator.check_schema(json.loads(path.read_text()))
 
 
-def test_job_records_match_the_job_record_schema(fake_skill, tmp_path):  # noqa: F811
+def test_job_records_match_the_job_record_schema(fake_skill, tmp_path):
     schema = json.loads((SCHEMAS / "job_record.schema.json").read_text())
     train = jobs.create_job(str(fake_skill), "train", {"dataset.train_dir": str(tmp_path), "train.num_epochs": 1})
     assert jobs.wait(train, timeout=60) == "Complete"

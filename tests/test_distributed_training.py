@@ -11,17 +11,14 @@ import shutil
 from pathlib import Path
 
 import pytest
-from ar_cli import (
-    few_torch_threads,  # noqa: F401
-    status_lines,
-    template,
-)
+from ar_cli import template
 
 from skillbank.runtime.sdk import jobs
 from skillbank.runtime.sdk.platforms.base import COMPLETE
+from skillbank.runtime.sdk.status_file import read_status_events
 
 SKILL = "tao-train-action-recognition"
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("few_torch_threads")]
 
 
 @pytest.fixture
@@ -50,7 +47,7 @@ def test_two_processes_on_the_cpu_train_as_one(sample_data, odd_val_set, monkeyp
     assert log.count("Epoch 1/2:") == 1 and log.count("Epoch 2/2:") == 1
     assert log.count("Saved checkpoint") == 2 and "GLOBAL_RANK: 1" not in log
     train_dir = Path(record["results_dir"]) / "train"
-    events = status_lines(train_dir)
+    events = read_status_events(train_dir)
     assert [e["message"] for e in events].count("Starting Training Loop.") == 1
     assert [e["message"] for e in events].count("Starting Action Recognition train.") == 1
     assert sorted(p.name for p in train_dir.glob("model_epoch_*.pth")) == [

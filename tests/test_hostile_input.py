@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from fake_skill import fake_skill  # noqa: F401
 
 from skillbank.cli import main
 
@@ -164,7 +163,7 @@ def test_generate_format_json_answers_in_json_on_errors(tmp_path):
     assert result.exit_code == 2 and "not found" in json.loads(result.stdout)["error"]
 
 
-def test_run_reads_stdin_overrides_once(fake_skill, tmp_path):  # noqa: F811
+def test_run_reads_stdin_overrides_once(fake_skill, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     overrides = json.dumps({"dataset.train_dir": str(data), "num_epochs": 3})
@@ -181,7 +180,7 @@ def test_run_reads_stdin_overrides_once(fake_skill, tmp_path):  # noqa: F811
 
 @pytest.mark.parametrize("content", [b"", b"SQLite format 3\x00" + b"\x07" * 300, b"not a database at all" * 50],
                          ids=["zero-length", "truncated", "garbage"])
-def test_a_damaged_job_store_is_one_line_and_nothing_launches(fake_skill, tmp_path, content):  # noqa: F811
+def test_a_damaged_job_store_is_one_line_and_nothing_launches(fake_skill, tmp_path, content):
     state = Path(os.environ["SKILLBANK_STATE_DIR"])
     state.mkdir(parents=True, exist_ok=True)
     (state / "jobs.db").write_bytes(content)
@@ -196,7 +195,7 @@ def test_a_damaged_job_store_is_one_line_and_nothing_launches(fake_skill, tmp_pa
     assert not (Path(os.environ["SKILLBANK_RESULTS_ROOT"])).exists()
 
 
-def test_state_dir_that_is_a_file_is_one_line(fake_skill, tmp_path, monkeypatch):  # noqa: F811
+def test_state_dir_that_is_a_file_is_one_line(fake_skill, tmp_path, monkeypatch):
     not_a_folder = tmp_path / "state-file"
     not_a_folder.write_text("x")
     monkeypatch.setenv("SKILLBANK_STATE_DIR", str(not_a_folder))

@@ -15,13 +15,12 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from fake_skill import fake_skill  # noqa: F401
-from s3_server import moto_s3  # noqa: F401
 
 from skillbank.cli.jobs import jobs as jobs_cli
 from skillbank.runtime.sdk import jobs
 from skillbank.runtime.sdk.checkpoints import select_checkpoint
 from skillbank.runtime.sdk.platforms.base import COMPLETE, RUNNING
+from skillbank.runtime.sdk.status_file import read_status_events
 
 REPO = Path(__file__).resolve().parent.parent
 SKILL = "tao-train-action-recognition"
@@ -40,7 +39,7 @@ def _train_data(tmp_path: Path) -> Path:
     return data
 
 
-def test_fake_chain_train_evaluate_export(fake_skill, tmp_path):  # noqa: F811
+def test_fake_chain_train_evaluate_export(fake_skill, tmp_path):
     train = jobs.create_job(str(fake_skill), "train", {"dataset.train_dir": str(_train_data(tmp_path))})
     events = []
     assert jobs.wait(train, timeout=30, poll=0.1, on_progress=events.append) == COMPLETE
@@ -66,7 +65,7 @@ def test_fake_chain_train_evaluate_export(fake_skill, tmp_path):  # noqa: F811
     assert [r["id"] for r in jobs.list_jobs(action="evaluate")] == [evaluate]
 
 
-def test_recorded_best_checkpoint_is_used_by_children(fake_skill, tmp_path):  # noqa: F811
+def test_recorded_best_checkpoint_is_used_by_children(fake_skill, tmp_path):
     train = jobs.create_job(str(fake_skill), "train", {"dataset.train_dir": str(_train_data(tmp_path)),
                                                        "num_epochs": 3, "train.best_epoch": 1})
     assert jobs.wait(train, timeout=30, poll=0.1) == COMPLETE
@@ -76,7 +75,7 @@ def test_recorded_best_checkpoint_is_used_by_children(fake_skill, tmp_path):  # 
     assert jobs.wait(evaluate, timeout=30, poll=0.1) == COMPLETE
 
 
-def test_parent_problems_are_clear_errors(fake_skill, tmp_path):  # noqa: F811
+def test_parent_problems_are_clear_errors(fake_skill, tmp_path):
     with pytest.raises(jobs.JobError, match="parent job 'no-such-parent' not found"):
         jobs.create_job(str(fake_skill), "evaluate", {}, parent_job_id="no-such-parent")
     slow = jobs.create_job(str(fake_skill), "train", {"dataset.train_dir": str(_train_data(tmp_path)),
@@ -89,7 +88,7 @@ def test_parent_problems_are_clear_errors(fake_skill, tmp_path):  # noqa: F811
     assert [r["id"] for r in jobs.list_jobs()] == [slow]  # refused requests leave no job behind
 
 
-def test_preview_and_dry_run_record_nothing(fake_skill, tmp_path):  # noqa: F811
+def test_preview_and_dry_run_record_nothing(fake_skill, tmp_path):
     overrides = {"dataset.train_dir": str(_train_data(tmp_path)), "encryption_key": "preview-secret-77"}
     text = jobs.preview_job(str(fake_skill), "train", overrides, job_id="fixed-id")
     assert "fake_model.py train -e" in text and "fixed-id/spec.yaml" in text
@@ -98,7 +97,7 @@ def test_preview_and_dry_run_record_nothing(fake_skill, tmp_path):  # noqa: F811
     assert jobs.list_jobs() == [] and not (Path(os.environ["SKILLBANK_RESULTS_ROOT"]) / "fixed-id").exists()
 
 
-def test_validation_errors_surface_before_any_record(fake_skill, tmp_path):  # noqa: F811
+def test_validation_errors_surface_before_any_record(fake_skill, tmp_path):
     from skillbank.runtime.validation import SpecValidationError
 
     with pytest.raises(SpecValidationError, match="train.num_epoch"):
@@ -106,7 +105,30 @@ def test_validation_errors_surface_before_any_record(fake_skill, tmp_path):  # n
     assert jobs.list_jobs() == []
 
 
-def test_secrets_never_reach_disk_records_or_cli(fake_skill, tmp_path, monkeypatch):  # noqa: F811
+def test_overrides_validated_at_the_edge_are_not_validated_again(fake_skill, tmp_path, monkeypatch):
+    """A ValidatedSpec is carried to the job as it is: create_job does not check the same overrides twice,
+    and the encryption key in it still reaches the job only through its environment."""
+    from skillbank.runtime import validation
+    from skillbank.runtime.skills import Skill
+
+    skill = Skill.load(str(fake_skill))
+    key = "edge-validated-Key-4417"
+    checked = validation.validated_spec(skill, "train", {"dataset.train_dir": str(_train_data(tmp_path)),
+                                                         "num_epochs": 1, "encryption_key": key})
+    calls = []
+    monkeypatch.setattr(validation, "_checked", lambda *args: calls.append(args) or pytest.fail("validated again"))
+    job = jobs.create_job(skill, "train", checked)
+    assert jobs.wait(job, timeout=60, poll=0.1) == COMPLETE and not calls
+    record = jobs.get_job(job)
+    assert record["spec"]["train"]["num_epochs"] == 1 and record["spec"]["encryption_key"] == ""
+    seen = json.loads((Path(record["results_dir"]) / "train" / "env.json").read_text())
+    assert seen["key_sha256"] == hashlib.sha256(key.encode()).hexdigest()
+    assert checked.spec["encryption_key"] == key  # the caller's ValidatedSpec is left as it was
+    with pytest.raises(jobs.JobError, match="validated for fake-skill train, not fake-skill evaluate"):
+        jobs.create_job(skill, "evaluate", checked)
+
+
+def test_secrets_never_reach_disk_records_or_cli(fake_skill, tmp_path, monkeypatch):
     key = "KEY-zq81-unique-encryption-secret"
     aws_id, aws_secret = "AKIAFAKEID0123456789", "fake/aws+secret-value-ZZ9"
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", aws_id)
@@ -143,7 +165,7 @@ def test_secrets_never_reach_disk_records_or_cli(fake_skill, tmp_path, monkeypat
             assert secret not in text
 
 
-def test_fake_chain_with_results_on_s3(fake_skill, tmp_path, moto_s3):  # noqa: F811
+def test_fake_chain_with_results_on_s3(fake_skill, tmp_path, moto_s3):
     bucket = moto_s3.create_bucket()
     client = moto_s3.client()
     client.put_object(Bucket=bucket, Key="data/train/sample.txt", Body=b"frames")
@@ -224,7 +246,7 @@ def test_action_recognition_chain_local(sample_data):
 
 @pytest.mark.slow
 @needs_model
-def test_action_recognition_chain_on_s3(sample_data, moto_s3):  # noqa: F811
+def test_action_recognition_chain_on_s3(sample_data, moto_s3):
     bucket = moto_s3.create_bucket()
     client = moto_s3.client()
     for name in ("train.tar.gz", "test.tar.gz"):
@@ -268,7 +290,7 @@ def test_sdk_rerun_resumes_from_the_newest_and_children_take_the_best(sample_dat
     spec = Path(record["results_dir"]) / "rerun.yaml"
     spec.write_text(yaml.safe_dump(rerun.spec))
     assert run_cli("train", spec=spec) == 0, capsys.readouterr().out
-    events = [json.loads(line) for line in (folder / "status.json").read_text().splitlines()]
+    events = read_status_events(folder)
     assert f"Resuming training from checkpoint: {folder / periodic[0]}" in [e["message"] for e in events]
     assert [e["epoch"] for e in events if e["message"] == "Training loop in progress"] == [0, 1, 2, 3]
     assert sorted(p.name for p in folder.glob("model_epoch_*.pth")) == ["model_epoch_003_step_00016.pth"]

@@ -14,27 +14,15 @@ import signal
 import socket
 import tarfile
 import threading
-import time
 from pathlib import Path
 
 import pytest
-from ar_cli import few_torch_threads  # noqa: F401
-from fake_skill import fake_skill  # noqa: F401
-from s3_server import moto_s3  # noqa: F401
+from engines import wait_until
 
 from skillbank.runtime.sdk import jobs
 from skillbank.runtime.sdk.platforms.base import COMPLETE, ERROR, EXIT_MARKER, RUNNING
 from skillbank.runtime.sdk.platforms.local import launch_record
-
-
-def _wait_for(predicate, timeout: float = 30.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
+from skillbank.runtime.sdk.status_file import read_status_events
 
 
 def _running(pid: int) -> bool:
@@ -47,13 +35,13 @@ def _running(pid: int) -> bool:
 
 # -- the local supervisor ----------------------------------------------------------------------------
 
-def test_the_command_dies_with_its_supervisor(fake_skill, tmp_path):  # noqa: F811
+def test_the_command_dies_with_its_supervisor(fake_skill, tmp_path):
     job = jobs.create_job(str(fake_skill), "train", {"dataset.train_dir": str(tmp_path), "train.sleep": 60.0})
     results = Path(jobs.get_job(job)["results_dir"])
-    pids = _wait_for(lambda: launch_record(results), what="the launch record")
-    _wait_for(lambda: "fake model" in jobs.get_job_logs(job), what="the model to start")
+    pids = wait_until(lambda: launch_record(results), 30, "the launch record")
+    wait_until(lambda: "fake model" in jobs.get_job_logs(job), 30, "the model to start")
     os.kill(pids["wrapper_pid"], signal.SIGKILL)  # the supervisor alone, as `kill -9 <pid in .launch.json>`
-    _wait_for(lambda: not _running(pids["child_pid"]), timeout=10, what="the training to stop")
+    wait_until(lambda: not _running(pids["child_pid"]), 10, "the training to stop")
     assert jobs.wait(job, timeout=20, poll=0.1) == ERROR
     assert jobs.get_failure_analysis(job)["category"] == "lost_process"
     assert jobs.cancel_job(job) == ERROR  # record and machine agree: nothing left to cancel
@@ -88,16 +76,16 @@ class BlackHole:
         self.sock.close()
 
 
-def _finished_s3_job(fake_skill: Path, tmp_path: Path, moto_s3) -> tuple[str, Path]:  # noqa: F811
+def _finished_s3_job(fake_skill: Path, tmp_path: Path, moto_s3) -> tuple[str, Path]:
     moto_s3.create_bucket("results")
     job = jobs.create_job(str(fake_skill), "train", {"dataset.train_dir": str(tmp_path), "num_epochs": 1},
                           results_root="s3://results/runs")
     results = Path(jobs.get_job(job)["results_dir"])
-    _wait_for(lambda: (results / EXIT_MARKER).exists(), what="the job to end")
+    wait_until(lambda: (results / EXIT_MARKER).exists(), 30, "the job to end")
     return job, results
 
 
-def test_listing_never_waits_for_an_s3_upload(fake_skill, tmp_path, moto_s3, monkeypatch):  # noqa: F811
+def test_listing_never_waits_for_an_s3_upload(fake_skill, tmp_path, moto_s3, monkeypatch):
     job, results = _finished_s3_job(fake_skill, tmp_path, moto_s3)
     silent = BlackHole()
     monkeypatch.setenv("AWS_ENDPOINT_URL", silent.url)
@@ -108,8 +96,8 @@ def test_listing_never_waits_for_an_s3_upload(fake_skill, tmp_path, moto_s3, mon
         assert listed["id"] == job and listed["status"] == RUNNING  # answered; the upload goes on elsewhere
         from skillbank.runtime.sdk.background_upload import CLAIM
 
-        uploader = int(_wait_for(lambda: (results / CLAIM).exists() and (results / CLAIM).read_text(),
-                                 what="the background uploader"))
+        uploader = int(wait_until(lambda: (results / CLAIM).exists() and (results / CLAIM).read_text(), 30,
+                                  "the background uploader"))
         assert _running(uploader)
         os.kill(uploader, signal.SIGKILL)  # it hangs on the silent endpoint; wait() takes over
     finally:
@@ -118,24 +106,23 @@ def test_listing_never_waits_for_an_s3_upload(fake_skill, tmp_path, moto_s3, mon
     assert jobs.wait(job, timeout=60, poll=0.1) == COMPLETE and jobs.get_job(job)["uploaded"]
 
 
-def test_a_background_upload_finishes_the_job(fake_skill, tmp_path, moto_s3):  # noqa: F811
+def test_a_background_upload_finishes_the_job(fake_skill, tmp_path, moto_s3):
     job, _ = _finished_s3_job(fake_skill, tmp_path, moto_s3)
     assert jobs.list_jobs()[0]["status"] == RUNNING
-    record = _wait_for(lambda: (r := jobs.get_job(job))["status"] != RUNNING and r, timeout=60,
-                       what="the background upload")
+    record = wait_until(lambda: (r := jobs.get_job(job))["status"] != RUNNING and r, 60, "the background upload")
     assert record["status"] == COMPLETE and record["uploaded"]
     keys = [o["Key"] for o in moto_s3.client().list_objects_v2(Bucket="results")["Contents"]]
     assert f"runs/{job}/train/model_epoch_000_step_00010.pth" in keys
 
 
-def test_a_missing_results_bucket_is_found_before_launch(fake_skill, tmp_path, moto_s3):  # noqa: F811
+def test_a_missing_results_bucket_is_found_before_launch(fake_skill, tmp_path, moto_s3):
     with pytest.raises(jobs.JobError, match="S3 bucket 'no-such-bucket' not found.*nothing was launched"):
         jobs.create_job(str(fake_skill), "train", {"dataset.train_dir": str(tmp_path)},
                         results_root="s3://no-such-bucket/runs")
     assert jobs.list_jobs() == []
 
 
-def test_a_failed_jobs_cause_is_in_the_runners_text_output(fake_skill, tmp_path, monkeypatch):  # noqa: F811
+def test_a_failed_jobs_cause_is_in_the_runners_text_output(fake_skill, tmp_path, monkeypatch):
     """The runner's text output names the cause (detail) that --format json carries."""
     import subprocess
     import sys
@@ -152,7 +139,7 @@ def test_a_failed_jobs_cause_is_in_the_runners_text_output(fake_skill, tmp_path,
 
 # -- data sources and archives ------------------------------------------------------------------------
 
-def test_a_missing_archive_or_folder_is_refused_before_launch(fake_skill, tmp_path):  # noqa: F811
+def test_a_missing_archive_or_folder_is_refused_before_launch(fake_skill, tmp_path):
     for missing in (tmp_path / "benign.tar.gz", tmp_path / "no-folder"):
         with pytest.raises(jobs.JobError, match=f"dataset.train_dir: .* {missing} does not exist on this machine"):
             jobs.create_job(str(fake_skill), "train", {"dataset.train_dir": str(missing)})
@@ -266,25 +253,27 @@ TINY_TRAIN = ["dataset.label_map={catch: 0, smile: 1}", "model.input_width=32", 
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("few_torch_threads")
 def test_three_videos_at_batch_two_train(three_videos, tmp_path, capsys):
-    from ar_cli import run_cli, status_lines
+    from ar_cli import run_cli
 
     rc = run_cli("train", f"results_dir={tmp_path / 'r'}", f"dataset.train_dataset_dir={three_videos}",
                  *TINY_TRAIN, "train.num_epochs=1")
     log = capsys.readouterr().out
     assert rc == 0, log
     assert "leave a last batch of 1 clip" in log
-    assert status_lines(tmp_path / "r" / "train")[-1]["message"] == "Train finished successfully."
+    assert read_status_events(tmp_path / "r" / "train")[-1]["message"] == "Train finished successfully."
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("few_torch_threads")
 def test_a_nan_loss_stops_training_with_a_failure(three_videos, tmp_path, capsys):
-    from ar_cli import run_cli, status_lines
+    from ar_cli import run_cli
 
     rc = run_cli("train", f"results_dir={tmp_path / 'r'}", f"dataset.train_dataset_dir={three_videos}",
                  *TINY_TRAIN, "train.num_epochs=3", "train.optim.lr=1e30")
     log = capsys.readouterr().out
     assert rc == 1
-    last = status_lines(tmp_path / "r" / "train")[-1]
+    last = read_status_events(tmp_path / "r" / "train")[-1]
     assert last["status"] == "FAILURE" and last["message"].startswith("training diverged: the loss became nan")
     assert "lower train.optim.lr" in last["message"] and "Traceback" not in log

@@ -9,7 +9,6 @@ from datetime import datetime, timezone
 
 import pytest
 from click.testing import CliRunner
-from fake_skill import fake_skill  # noqa: F401
 
 from skillbank.cli import main
 from skillbank.cli.jobs import jobs as jobs_cli
@@ -81,7 +80,7 @@ def test_list_filters_and_hides_trial_jobs():
     assert bad.exit_code == 2 and "--since 'last tuesday'" in bad.output
 
 
-def test_generate_and_run_give_the_job_its_name_and_tags(fake_skill, tmp_path):  # noqa: F811
+def test_generate_and_run_give_the_job_its_name_and_tags(fake_skill, tmp_path):
     overrides = tmp_path / "o.json"
     overrides.write_text(json.dumps({"dataset.train_dir": str(tmp_path), "num_epochs": 1}))
     runner = tmp_path / "runner.py"

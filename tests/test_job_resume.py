@@ -10,19 +10,19 @@ import json
 import os
 import shutil
 import signal
-import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from engines import wait_until
 from fake_skill import make_fake_skill
-from s3_server import moto_s3  # noqa: F401
 
 from skillbank.cli.jobs import jobs as jobs_cli
 from skillbank.runtime.sdk import jobs
 from skillbank.runtime.sdk.platforms.base import CANCELED, COMPLETE, ERROR
 from skillbank.runtime.sdk.platforms.local import launch_record
 from skillbank.runtime.sdk.resume import resume_job
+from skillbank.runtime.sdk.status_file import read_status_events
 
 SKILL = "tao-train-action-recognition"
 TINY = {
@@ -39,20 +39,18 @@ def fake_bank(tmp_path, monkeypatch) -> str:
     return "fake-skill"
 
 
-def _wait_for(predicate, timeout: float = 120.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
+def _kill_after(job: str, checkpoint_glob: str, logged_epoch: int | None = None) -> Path:
+    """SIGKILL the job's process once ``checkpoint_glob`` exists in its train folder; returns that folder.
 
-def _kill_after(job: str, checkpoint_glob: str) -> Path:
-    """SIGKILL the job's process once ``checkpoint_glob`` exists in its train folder; returns that folder."""
+    With ``logged_epoch``, also wait for that epoch's status line: the checkpoint is written just before it,
+    and a kill between the two would leave an epoch that is trained but not logged.
+    """
     folder = Path(jobs.get_job(job)["results_dir"]) / "train"
-    _wait_for(lambda: list(folder.glob(checkpoint_glob)), what=checkpoint_glob)
+    wait_until(lambda: list(folder.glob(checkpoint_glob)), 120, checkpoint_glob)
+    if logged_epoch is not None:
+        wait_until(lambda: any(e.get("epoch") == logged_epoch and e["message"] == "Training loop in progress"
+                               for e in read_status_events(folder)), 60, f"epoch {logged_epoch} status line")
     os.kill(launch_record(folder.parent)["child_pid"], signal.SIGKILL)
     assert jobs.wait(job, timeout=30, poll=0.1) == ERROR
     return folder
@@ -112,7 +110,7 @@ def test_cli_resume_and_what_cannot_be_resumed(fake_bank, tmp_path):
     assert len(jobs.list_jobs()) == 4  # refusals record nothing
 
 
-def test_a_job_on_s3_resumes_from_its_uploaded_checkpoint_and_inputs(fake_bank, tmp_path, moto_s3):  # noqa: F811
+def test_a_job_on_s3_resumes_from_its_uploaded_checkpoint_and_inputs(fake_bank, tmp_path, moto_s3):
     bucket = moto_s3.create_bucket()
     moto_s3.client().put_object(Bucket=bucket, Key="data/train/sample.txt", Body=b"frames")
     root = f"s3://{bucket}/results"
@@ -136,7 +134,7 @@ def test_resume_of_a_sigkilled_train_job_ends_complete_with_the_old_epochs_kept(
     overrides = {**TINY, "num_epochs": 4, "dataset.train_dataset_dir": str(sample_data / "train"),
                  "dataset.val_dataset_dir": str(sample_data / "test")}
     old = jobs.create_job(SKILL, "train", overrides)
-    old_folder = _kill_after(old, "model_epoch_001_*.pth")
+    old_folder = _kill_after(old, "model_epoch_001_*.pth", logged_epoch=1)
     old_status = (old_folder / "status.json").read_text()
     assert f"skillbank jobs resume {old}" in jobs.get_failure_analysis(old)["suggestion"]
 
@@ -146,7 +144,7 @@ def test_resume_of_a_sigkilled_train_job_ends_complete_with_the_old_epochs_kept(
     assert new["status"] == COMPLETE and new["resumed_from"] == old
     folder = Path(new["results_dir"]) / "train"
     assert new["checkpoint"] == str(folder / "model_epoch_001_step_00008.pth")
-    events = [json.loads(line) for line in (folder / "status.json").read_text().splitlines()]
+    events = read_status_events(folder)
     messages = [e["message"] for e in events]
     # epochs 0 and 1 come from the killed job, 2 and 3 were trained by the new one: nothing was trained twice
     assert [e["epoch"] for e in events if e["message"] == "Training loop in progress"] == [0, 1, 2, 3]

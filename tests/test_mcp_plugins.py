@@ -61,7 +61,7 @@ def test_plugins_register_the_skills_folder_and_the_mcp_server(manifest):
     server = data["mcpServers"]["skillbank"]
     assert server["command"] == "skillbank" and server["args"] == ["mcp"]
     scripts = {ep.name: ep.value for ep in entry_points(group="console_scripts") if ep.name == "skillbank"}
-    assert scripts == {"skillbank": "skillbank.cli:main"} and "mcp" in COMMANDS
+    assert scripts == {"skillbank": "skillbank.console:main"} and "mcp" in COMMANDS  # the click CLI behind it
     assert main.get_command(None, "mcp") is not None
     assert "SKILLBANK_ENCRYPTION_KEY" in json.dumps(server)  # the key reaches the server by its environment
 

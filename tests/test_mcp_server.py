@@ -21,7 +21,6 @@ from typing import Any
 import anyio
 import pytest
 from click.testing import CliRunner
-from fake_skill import fake_skill  # noqa: F401
 from mcp import ClientSession, StdioServerParameters, stdio_client
 
 from skillbank.cli import main
@@ -189,7 +188,7 @@ def test_one_epoch_train_on_sample_data_then_job_status_until_complete(tmp_path)
     assert logs["job_id"] == launched["job_id"] and logs["logs"]
 
 
-def test_wait_follows_the_job_with_progress_notifications(fake_skill, tmp_path):  # noqa: F811
+def test_wait_follows_the_job_with_progress_notifications(fake_skill, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     seen: list[tuple[float, float | None, str | None]] = []
@@ -211,7 +210,7 @@ def test_wait_follows_the_job_with_progress_notifications(fake_skill, tmp_path):
     assert any(message and "epoch" in message for _, _, message in seen)
 
 
-def test_secrets_come_from_the_server_environment_and_never_come_back(fake_skill, tmp_path):  # noqa: F811
+def test_secrets_come_from_the_server_environment_and_never_come_back(fake_skill, tmp_path):
     key = "mcp-server-Key-0042-never-shown"
     data = tmp_path / "data"
     data.mkdir()
@@ -241,7 +240,7 @@ def test_secrets_come_from_the_server_environment_and_never_come_back(fake_skill
     assert key not in everything and key not in Path(results[3]["runner"]).read_text()
 
 
-def test_dry_run_and_generate_runner_launch_nothing(fake_skill, tmp_path):  # noqa: F811
+def test_dry_run_and_generate_runner_launch_nothing(fake_skill, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     overrides = {"dataset.train_dir": str(data), "num_epochs": 2}
@@ -267,7 +266,7 @@ def test_dry_run_and_generate_runner_launch_nothing(fake_skill, tmp_path):  # no
     assert (tmp_path / "same.py").read_text().replace("same.py", "runner.py") == generated["text"]  # one generator
 
 
-def test_platform_options_reach_the_submission(fake_skill, tmp_path):  # noqa: F811
+def test_platform_options_reach_the_submission(fake_skill, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     launch = {"skill": str(fake_skill), "action": "train", "overrides": {"dataset.train_dir": str(data)},
@@ -295,11 +294,11 @@ def test_automl_run_reports_trials_as_progress(tmp_path, sample_data):
     overrides = {"dataset.train_dataset_dir": str(sample_data / "train"),
                  "dataset.val_dataset_dir": str(sample_data / "test"),
                  "dataset.label_map": {"catch": 0, "smile": 1}, **TINY}
-    budget = {"algorithm": "random", "max_trials": 1, "max_epochs": 1, "workspace": str(workspace)}
+    # the objective is an engine option like the budget (val_acc: no evaluate job per trial, faster)
+    budget = {"algorithm": "random", "max_trials": 1, "max_epochs": 1, "workspace": str(workspace), "metric": "val_acc"}
 
     async def main_() -> tuple[dict, dict]:
-        # the objective is an operator's setting of the engine (no evaluate job per trial: faster)
-        async with connected(tmp_path, SKILLBANK_AUTOML_OPTIONS=json.dumps({"metric": "val_acc"})) as session:
+        async with connected(tmp_path) as session:
             done = await call(session, "run_job", {"skill": SKILL, "action": "train", "overrides": overrides,
                                                    "automl": budget, "wait": True, "timeout": 400},
                               progress_callback=progress)

@@ -5,8 +5,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from ar_cli import few_torch_threads  # noqa: E402, F401 - autouse fixture
-
 from skillbank.runtime.action_recognition.networks import (  # noqa: E402
     BACKBONES,
     ModelConfigError,
@@ -15,6 +13,8 @@ from skillbank.runtime.action_recognition.networks import (  # noqa: E402
 )
 from skillbank.runtime.action_recognition.pretrained import load_pretrained_weights  # noqa: E402
 from skillbank.runtime.config.action_recognition import ModelConfig  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("few_torch_threads")
 
 SCHEMA_BACKBONES = ModelConfig.__dataclass_fields__["backbone"].metadata["enum"]
 

@@ -16,13 +16,14 @@ from click.testing import CliRunner
 
 from skillbank.cli import main
 from skillbank.runtime.sdk import jobs
-from skillbank.runtime.sdk.platforms import get_platform
+from skillbank.runtime.sdk.platforms import PLATFORMS, get_platform
 from skillbank.runtime.sdk.platforms.base import PlatformError
 from skillbank.runtime.sdk.platforms.options import (
     PLATFORM_OPTIONS,
     PlatformOptionError,
     check_platform_options,
     parse_platform_options,
+    platform_option_names,
 )
 
 SKILL = "tao-train-action-recognition"
@@ -74,7 +75,8 @@ def test_options_parse_and_come_back_typed():
         parse_platform_options(["gpus"])
     with pytest.raises(PlatformOptionError, match="'gpus' is given twice"):
         parse_platform_options(["gpus=0", "gpus=1"])
-    assert set(PLATFORM_OPTIONS) == {"local", "docker", "slurm", "kubernetes"}
+    assert set(PLATFORMS) == {"local", "docker", "slurm", "kubernetes"}  # the one list of platforms
+    assert set(PLATFORM_OPTIONS) == {"docker", "slurm", "kubernetes"} and not platform_option_names("local")
 
 
 # ------------------------------------------------------------------------------------------ gpus=0

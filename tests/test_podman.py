@@ -30,17 +30,9 @@ def options(podman_engine) -> dict:
 
 
 @pytest.fixture
-def overrides(sample_data, monkeypatch) -> dict:
+def overrides(sample_overrides, monkeypatch) -> dict:
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    return {
-        "dataset.train_dataset_dir": str(sample_data / "train"),
-        "dataset.val_dataset_dir": str(sample_data / "test"),
-        "dataset.label_map": {"catch": 0, "smile": 1},
-        "dataset.batch_size": 8, "dataset.workers": 0,
-        "model.input_width": 32, "model.input_height": 32,
-        "dataset.augmentation_config.crop_smaller_edge": 32,
-        "train.num_epochs": 1,
-    }
+    return {**sample_overrides, "train.num_epochs": 1}
 
 
 SECRET = "enc-key-Podman-4711-do-not-print"

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-from fake_skill import fake_skill  # noqa: F401
 
 from skillbank.cli import main
 from skillbank.runtime.sdk import jobs
@@ -55,7 +54,7 @@ def _spec_on_disk(job_id: str) -> dict:
 
 # -- fast: the fake skill -------------------------------------------------------------------
 
-def test_runner_follows_a_job_with_progress(fake_skill, tmp_path):  # noqa: F811
+def test_runner_follows_a_job_with_progress(fake_skill, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     runner = _generate(tmp_path, str(fake_skill), "train", {"dataset.train_dir": str(data), "num_epochs": 3,
@@ -69,7 +68,7 @@ def test_runner_follows_a_job_with_progress(fake_skill, tmp_path):  # noqa: F811
     assert jobs.get_job(summary["job_id"])["status"] == "Complete"
 
 
-def test_runner_exits_non_zero_with_failure_analysis(fake_skill, tmp_path):  # noqa: F811
+def test_runner_exits_non_zero_with_failure_analysis(fake_skill, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     runner = _generate(tmp_path, str(fake_skill), "train", {"dataset.train_dir": str(data), "num_epochs": 1,
@@ -80,7 +79,7 @@ def test_runner_exits_non_zero_with_failure_analysis(fake_skill, tmp_path):  # n
     assert "suggestion:" in result.stdout and "Traceback: something broke" in result.stdout
 
 
-def test_runner_no_wait_and_missing_parent(fake_skill, tmp_path):  # noqa: F811
+def test_runner_no_wait_and_missing_parent(fake_skill, tmp_path):
     data = tmp_path / "data"
     data.mkdir()
     runner = _generate(tmp_path, str(fake_skill), "train", {"dataset.train_dir": str(data), "num_epochs": 1})
@@ -95,7 +94,7 @@ def test_runner_no_wait_and_missing_parent(fake_skill, tmp_path):  # noqa: F811
     assert "parent job 'no-such-job' not found" in result.stdout
 
 
-def test_skillbank_run_is_generate_then_execute(fake_skill, tmp_path):  # noqa: F811
+def test_skillbank_run_is_generate_then_execute(fake_skill, tmp_path):
     """`skillbank run` writes the same runner as `generate` and executes it; the key travels by environment."""
     data = tmp_path / "data"
     data.mkdir()

@@ -20,12 +20,7 @@ from click.testing import CliRunner
 
 from skillbank import __version__
 from skillbank.cli import main
-from skillbank.generator.runner_gen import (
-    AUTOML_ENGINE_MISSING,
-    GenerationError,
-    generate_runner,
-    py_literal,
-)
+from skillbank.generator.runner_gen import GenerationError, generate_runner, py_literal
 
 REPO = Path(__file__).resolve().parent.parent
 SKILL = "tao-train-action-recognition"
@@ -232,21 +227,25 @@ def test_policy_is_resolved_for_train_only():
     assert any("--parent-job-id" in w for w in missing_parent.warnings)
 
 
-def test_automl_route_fails_clearly_without_the_engine(tmp_path):
-    """When the engine is absent the runner says so and exits 3 (it never pretends)."""
-    runner = generate_runner(SKILL, "train", TRAIN)
+@pytest.mark.parametrize("route", ["direct", "automl"])
+def test_a_runner_whose_spec_became_invalid_launches_nothing_and_says_why_once(tmp_path, route):
+    """The spec is validated where the job is made (create_job, the AutoML engine), once: an invalid one is
+    every problem in one error, exit 2, and (--format json) a summary with the error; nothing is recorded.
+
+    The AutoML engine ships with the package, so the old "AutoML engine not installed" exit 3 cannot happen.
+    """
+    runner = generate_runner(SKILL, "train", TRAIN, automl_policy="on" if route == "automl" else "off")
+    assert runner.route == route
     path = tmp_path / "runner.py"
-    path.write_text(runner.text)
-    # a sitecustomize that hides the engine module, whether or not it is installed
-    hide = tmp_path / "hide"
-    hide.mkdir()
-    (hide / "sitecustomize.py").write_text(
-        "import sys\nsys.modules['skillbank.runtime.automl.engine'] = None\n")
-    env = {**os.environ, "PYTHONPATH": str(hide)}
-    result = subprocess.run([sys.executable, str(path), "--dry-run"], capture_output=True, text=True,
-                            env=env, timeout=120)
-    assert result.returncode == 3, result.stdout + result.stderr
-    assert AUTOML_ENGINE_MISSING in result.stdout
+    # as when the skill's schema changed between generating the runner and running it
+    assert runner.text.count("'train.num_epochs': 2,") == 1
+    path.write_text(runner.text.replace("'train.num_epochs': 2,", "'train.num_epochs': 0,"))
+    result = subprocess.run([sys.executable, str(path), "--dry-run", "--format", "json"], capture_output=True,
+                            text=True, timeout=120)
+    assert result.returncode == 2, result.stdout + result.stderr
+    summary = json.loads(result.stdout)
+    assert summary["route"] == route and "train.num_epochs" in summary["error"]
+    assert result.stderr.count("problem(s) in spec_overrides") == 1, result.stderr
 
 
 def test_automl_route_dry_run_shows_the_plan(tmp_path):

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from s3_server import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY, moto_s3  # noqa: F401
+from s3_server import FAKE_ACCESS_KEY_ID, FAKE_SECRET_ACCESS_KEY
 
 from skillbank.runtime.sdk import s3
 from skillbank.runtime.sdk.data_staging import stage_inputs, upload_outputs
@@ -64,7 +64,7 @@ def test_parse_s3_uri():
             s3.parse_s3_uri(bad)
 
 
-def test_upload_list_download_round_trip(moto_s3, tmp_path):  # noqa: F811
+def test_upload_list_download_round_trip(moto_s3, tmp_path):
     bucket = moto_s3.create_bucket("results")
     local = _results_folder(tmp_path / "job")
     uploaded = s3.upload_dir(local, f"s3://{bucket}/jobs/123", excludes=["inputs/", "*.tmp"])
@@ -82,7 +82,7 @@ def test_upload_list_download_round_trip(moto_s3, tmp_path):  # noqa: F811
     assert sorted(p.name for p in tmp_path.iterdir()) == ["back", "job", "one"]  # no temporary leftovers
 
 
-def test_upload_outputs_skips_excludes_and_links_out(moto_s3, tmp_path):  # noqa: F811
+def test_upload_outputs_skips_excludes_and_links_out(moto_s3, tmp_path):
     bucket = moto_s3.create_bucket("out")
     local = _results_folder(tmp_path / "job")
     secret_file = tmp_path / "elsewhere.txt"
@@ -95,7 +95,7 @@ def test_upload_outputs_skips_excludes_and_links_out(moto_s3, tmp_path):  # noqa
     assert "train/ar_model_latest.pth" in names and "train/scratch.tmp" in names
 
 
-def test_stage_inputs_downloads_extracts_and_keeps_local(moto_s3, tmp_path):  # noqa: F811
+def test_stage_inputs_downloads_extracts_and_keeps_local(moto_s3, tmp_path):
     bucket = moto_s3.create_bucket("data")
     s3.upload_file(_dataset_archive(tmp_path / "train.tar.gz"), f"s3://{bucket}/sets/train.tar.gz")
     val = tmp_path / "val-src"
@@ -140,7 +140,7 @@ def test_stage_inputs_extracts_local_archive_without_s3(tmp_path):
     assert staged["evaluate"]["checkpoint"] == spec["evaluate"]["checkpoint"]
 
 
-def test_missing_bucket_and_key_name_the_uri(moto_s3, tmp_path):  # noqa: F811
+def test_missing_bucket_and_key_name_the_uri(moto_s3, tmp_path):
     bucket = moto_s3.create_bucket("present")
     cases = [
         (lambda: s3.download_file("s3://absent/a/b.pth", tmp_path / "x"), "bucket 'absent' not found"),
@@ -160,7 +160,7 @@ def test_missing_bucket_and_key_name_the_uri(moto_s3, tmp_path):  # noqa: F811
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
-def test_no_credentials_is_one_clear_line(moto_s3, monkeypatch):  # noqa: F811
+def test_no_credentials_is_one_clear_line(moto_s3, monkeypatch):
     monkeypatch.delenv("AWS_ACCESS_KEY_ID")
     monkeypatch.delenv("AWS_SECRET_ACCESS_KEY")
     with pytest.raises(s3.S3Error, match=r"^no AWS credentials found to list s3://b/x: set AWS_ACCESS_KEY_ID"):
@@ -199,7 +199,7 @@ def test_access_denied_and_rejected_keys_never_echo_secrets(monkeypatch):
     assert FAKE_ACCESS_KEY_ID not in text and FAKE_SECRET_ACCESS_KEY not in text and "\n" not in text
 
 
-def test_keys_that_climb_out_of_the_download_folder_are_refused(moto_s3, tmp_path):  # noqa: F811
+def test_keys_that_climb_out_of_the_download_folder_are_refused(moto_s3, tmp_path):
     bucket = moto_s3.create_bucket("tricky")
     moto_s3.client().put_object(Bucket=bucket, Key="data/../../escape.txt", Body=b"x")
     with pytest.raises(s3.S3Error, match="would leave the download folder"):
@@ -207,7 +207,7 @@ def test_keys_that_climb_out_of_the_download_folder_are_refused(moto_s3, tmp_pat
     assert not (tmp_path.parent / "escape.txt").exists() and list(tmp_path.iterdir()) == []
 
 
-def test_stage_the_sample_data_set_from_s3(moto_s3, sample_data, tmp_path):  # noqa: F811
+def test_stage_the_sample_data_set_from_s3(moto_s3, sample_data, tmp_path):
     bucket = moto_s3.create_bucket("samples")
     for name in ("train.tar.gz", "test.tar.gz"):
         s3.upload_file(sample_data / name, f"s3://{bucket}/ar/{name}")

@@ -8,7 +8,6 @@ import sys
 from pathlib import Path
 
 from click.testing import CliRunner
-from s3_server import moto_s3  # noqa: F401
 
 from skillbank.cli import main
 from skillbank.runtime.sdk.s3 import describe_connection
@@ -36,7 +35,7 @@ def _generate(tmp_path: Path, overrides: Path) -> Path:
     return runner
 
 
-def test_dry_run_shows_the_s3_endpoint_region_and_credential_source(moto_s3, tmp_path):  # noqa: F811
+def test_dry_run_shows_the_s3_endpoint_region_and_credential_source(moto_s3, tmp_path):
     overrides = _overrides(tmp_path, "s3://action-data/action/train.tar.gz", "s3://action-data/action/test.tar.gz")
     done = subprocess.run([sys.executable, str(_generate(tmp_path, overrides)), "--dry-run", "--format", "json"],
                           capture_output=True, text=True, timeout=120)

@@ -102,13 +102,14 @@ def test_regeneration_is_deterministic_and_committed(tmp_path):
     assert regen.check_all(REPO) == []
     first = {p.relative_to(tmp_path): p.read_bytes() for p in regen.write_all(REPO, tmp_path)}
     second = {p.relative_to(tmp_path): p.read_bytes() for p in regen.write_all(REPO, tmp_path)}
-    assert first == second and len(first) == 9
+    assert first == second and len(first) == 16  # 9 per model, JSON twins of 4 templates and 2 skill_info, platforms
 
 
 def test_check_names_drifted_files(tmp_path, monkeypatch):
     import shutil
 
     shutil.copytree(REPO / "skills", tmp_path / "skills")
+    shutil.copytree(REPO / "references", tmp_path / "references")  # references/platforms.yaml is generated too
     template = tmp_path / "skills/models/tao-train-action-recognition/references/spec_template_train.yaml"
     template.write_text(template.read_text().replace("num_epochs: 10", "num_epochs: 11"))
     (tmp_path / "skills/models/tao-train-action-recognition/schemas/export.schema.json").unlink()

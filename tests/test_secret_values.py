@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from fake_skill import fake_skill  # noqa: F401
-from s3_server import moto_s3  # noqa: F401
 
 from skillbank.cli import main
 from skillbank.runtime.sdk import jobs
@@ -42,7 +40,7 @@ def test_short_and_common_values_are_never_masked(monkeypatch):
     assert redact_text("key=nvapi-Long-Real-Secret-42 /data/test") == f"key={MASK} /data/test"
 
 
-def test_secrets_that_are_substrings_of_paths_reach_the_job_unchanged(fake_skill, tmp_path, monkeypatch):  # noqa: F811
+def test_secrets_that_are_substrings_of_paths_reach_the_job_unchanged(fake_skill, tmp_path, monkeypatch):
     monkeypatch.setenv("SKILLBANK_ENCRYPTION_KEY", "data")  # short: a substring of every path below
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "train")
     folder = tmp_path / "data" / "train_data"
@@ -66,7 +64,7 @@ def _dataset_archive(top: str = "test") -> bytes:
     return buffer.getvalue()
 
 
-def test_s3_round_trip_with_the_usual_test_credentials(fake_skill, moto_s3, monkeypatch):  # noqa: F811
+def test_s3_round_trip_with_the_usual_test_credentials(fake_skill, moto_s3, monkeypatch):
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
     client = moto_s3.client()
@@ -89,7 +87,7 @@ def test_s3_round_trip_with_the_usual_test_credentials(fake_skill, moto_s3, monk
     assert f"S3 object not found: {missing}" in str(failed.value)  # the user's URI, whole
 
 
-def test_a_secret_pasted_into_another_field_is_refused_never_embedded(fake_skill, tmp_path, monkeypatch):  # noqa: F811
+def test_a_secret_pasted_into_another_field_is_refused_never_embedded(fake_skill, tmp_path, monkeypatch):
     secret = "nvapi-Pasted-Secret-Value-77"
     monkeypatch.setenv("NGC_API_KEY", secret)
     ov = tmp_path / "ov.json"
@@ -108,7 +106,7 @@ def test_a_secret_pasted_into_another_field_is_refused_never_embedded(fake_skill
     assert secret not in str(refused.value) and jobs.list_jobs() == []
 
 
-def test_an_override_key_keeps_the_callers_key_masked(fake_skill, tmp_path, monkeypatch):  # noqa: F811
+def test_an_override_key_keeps_the_callers_key_masked(fake_skill, tmp_path, monkeypatch):
     """An encryption_key in the overrides replaces $SKILLBANK_ENCRYPTION_KEY for the job only: the shell's key
     stays known (masked, refused in other fields) and neither key reaches a file."""
     from skillbank.cli.generate import _generate, runner_environment

@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 from engines import wait_until
-from fake_skill import fake_skill  # noqa: F401
 
 from skillbank.runtime.sdk import jobs
 from skillbank.runtime.sdk.platforms.base import CANCELED, COMPLETE, ERROR, RUNNING
@@ -25,16 +24,8 @@ TIMEOUT = 240
 
 
 @pytest.fixture
-def overrides(sample_data) -> dict:
-    return {
-        "dataset.train_dataset_dir": str(sample_data / "train"),
-        "dataset.val_dataset_dir": str(sample_data / "test"),
-        "dataset.label_map": {"catch": 0, "smile": 1},
-        "dataset.batch_size": 8, "dataset.workers": 0,
-        "model.input_width": 32, "model.input_height": 32,
-        "dataset.augmentation_config.crop_smaller_edge": 32,
-        "train.num_epochs": 1,
-    }
+def overrides(sample_overrides) -> dict:
+    return {**sample_overrides, "train.num_epochs": 1}
 
 
 @pytest.fixture(autouse=True)
@@ -84,7 +75,7 @@ def test_train_then_evaluate_run_on_slurm_with_the_platform_options(slurm_cluste
 SECRET = "enc-key-Slurm-0815-do-not-print"
 
 
-def test_scancel_ends_a_job_as_canceled(slurm_cluster, fake_skill, tmp_path):  # noqa: F811
+def test_scancel_ends_a_job_as_canceled(slurm_cluster, fake_skill, tmp_path):
     job = jobs.create_job(str(fake_skill), "train", {"dataset.train_dir": str(tmp_path), "train.sleep": 60},
                           platform="slurm", platform_options={"container": "none", "gpus": 0},
                           env={"SKILLBANK_ENCRYPTION_KEY": SECRET})
@@ -102,7 +93,7 @@ def test_scancel_ends_a_job_as_canceled(slurm_cluster, fake_skill, tmp_path):  #
     assert jobs.get_job_status(job) == CANCELED
 
 
-def test_a_failing_job_ends_as_error_with_its_log_tail(slurm_cluster, fake_skill, tmp_path):  # noqa: F811
+def test_a_failing_job_ends_as_error_with_its_log_tail(slurm_cluster, fake_skill, tmp_path):
     job = jobs.create_job(str(fake_skill), "train",
                           {"dataset.train_dir": str(tmp_path), "train.num_epochs": 1, "train.fail_code": 3},
                           platform="slurm", platform_options={"container": "none", "gpus": 0})

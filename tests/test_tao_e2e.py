@@ -12,8 +12,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from ar_cli import few_torch_threads, run_cli, status_lines  # noqa: E402, F401
+from ar_cli import run_cli  # noqa: E402
 from tao_parity import FIXTURES, load_net, tao_checkpoint  # noqa: E402
+
+from skillbank.runtime.sdk.status_file import read_status_events  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("few_torch_threads")
 
 FIXTURE = load_net("rgb_2d_resnet_18_e2e")
 RUNS = FIXTURE["e2e"]["runs"]
@@ -54,7 +58,7 @@ def test_printed_lines_status_json_and_kpi_are_taos(name, checkpoint, tmp_path, 
                 if action == "inference" else line for line in run["stdout_lines"]]
     assert sorted(printed) == sorted(expected)  # TAO prints videos in os.listdir order; ours are sorted
     ours = [{k: v for k, v in line.items() if k in ("status", "verbosity", "message", "kpi")}
-            for line in without_clock(status_lines(tmp_path / action))]
+            for line in without_clock(read_status_events(tmp_path / action))]
     assert ours == run["status_json"]
     if action == "evaluate":
         results = json.loads((tmp_path / "evaluate" / "results.json").read_text())
@@ -64,6 +68,7 @@ def test_printed_lines_status_json_and_kpi_are_taos(name, checkpoint, tmp_path, 
 @pytest.mark.parametrize("name", ["evaluate_all_bs1", "evaluate_conv_bs4", "inference_conv"])
 def test_every_clip_gets_taos_logits(name, checkpoint):
     from skillbank.runtime.action_recognition.data.datamodule import build_eval_dataset, build_eval_loader
+    from skillbank.runtime.action_recognition.data.normaliser import ClipNormaliser
     from skillbank.runtime.action_recognition.spec_io import load_config
     from skillbank.runtime.action_recognition.trained_model import load_trained_model
     from skillbank.runtime.action_recognition.video_scoring import score_clips
@@ -78,7 +83,7 @@ def test_every_clip_gets_taos_logits(name, checkpoint):
     dataset = build_eval_dataset(cfg, root, mode, section.video_num_segments, labelled=action == "evaluate",
                                  key=f"{action}.dataset")
     scores = score_clips(model, build_eval_loader(cfg, dataset, batch_size=section.batch_size),
-                         torch.device("cpu"))
+                         torch.device("cpu"), ClipNormaliser.from_config(cfg))
     expected: dict[str, list] = {}
     for clip in run["clips_in_tao_order"]:
         expected.setdefault(clip["video"].split("/")[-1], []).append(clip["logits"])
@@ -104,6 +109,6 @@ def test_training_resumes_from_a_tao_checkpoint(checkpoint, tmp_path, capsys):
     assert (saved["epoch"], saved["global_step"]) == (5, 12)
     assert list(saved["state_dict"]) == [k for k, _ in FIXTURE["state_dict"]]
     assert saved["pytorch-lightning_version"] and saved["optimizer_states"][0]["param_groups"][0]["initial_lr"] == 5e-4
-    lines = status_lines(tmp_path / "train")
+    lines = read_status_events(tmp_path / "train")
     assert f"Resuming training from checkpoint: {checkpoint}" in [line["message"] for line in lines]
     assert [line["epoch"] for line in lines if line["message"] == "Training loop in progress"] == [5]

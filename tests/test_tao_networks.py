@@ -11,7 +11,6 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from ar_cli import few_torch_threads  # noqa: E402, F401 - autouse fixture
 from tao_parity import NETS, fixture_inputs, fixture_spec, fixture_state_dict, load_net, tao_checkpoint  # noqa: E402
 
 from skillbank.runtime.action_recognition.checkpoint_io import CheckpointFileError  # noqa: E402
@@ -20,6 +19,8 @@ from skillbank.runtime.action_recognition.pretrained import load_pretrained_weig
 from skillbank.runtime.action_recognition.trained_model import load_trained_model  # noqa: E402
 from skillbank.runtime.config.action_recognition import ExperimentConfig  # noqa: E402
 from skillbank.runtime.config.loading import from_dict  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("few_torch_threads")
 
 TOLERANCE = {"atol": 1e-4, "rtol": 1e-4}
 

@@ -14,7 +14,11 @@ import yaml
 
 torch = pytest.importorskip("torch")
 
-from ar_cli import TINY, data_paths, few_torch_threads, run_cli, status_lines, template  # noqa: E402, F401
+from ar_cli import TINY, data_paths, run_cli, template  # noqa: E402
+
+from skillbank.runtime.sdk.status_file import read_status_events  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("few_torch_threads")
 
 # Each pair also exercises other settings, so every enum value of the train section runs somewhere.
 PAIRS = {
@@ -87,7 +91,7 @@ def test_every_pair_trains_one_epoch_and_exports_with_parity(sample_data, tmp_pa
     assert latest.is_symlink() and os.readlink(latest) == names[-1]
 
     validated = {1} if "train.validation_interval=2" in extra else set(range(epochs))
-    events = status_lines(train)
+    events = read_status_events(train)
     check_tao_train_lines(events, epochs, 2, validated)
     assert events[-1]["checkpoint"] == str(train / names[-1]) and "best_checkpoint" not in events[-1]
     assert f"Epoch {epochs}/{epochs}: train_loss=" in log  # the per-epoch log line
@@ -144,7 +148,7 @@ def test_resume_continues_with_the_same_counters_and_optimizer_state(sample_data
     for index, state in straight["optimizer_states"][0]["state"].items():
         assert torch.equal(resumed["optimizer_states"][0]["state"][index]["momentum_buffer"],
                            state["momentum_buffer"])
-    events = status_lines(tmp_path / "b" / "train")
+    events = read_status_events(tmp_path / "b" / "train")
     assert f"Resuming training from checkpoint: {first}" in [e["message"] for e in events]
     assert [e["epoch"] for e in events if e["message"] == "Training loop in progress"] == [1]
 
@@ -169,7 +173,7 @@ def test_a_rerun_on_the_same_results_dir_continues_where_it_stopped(sample_data,
                            state["momentum_buffer"])
     for key, value in straight["state_dict"].items():
         assert torch.equal(resumed["state_dict"][key], value), key
-    events = status_lines(train)  # appended: both runs' lines, epochs and steps continue
+    events = read_status_events(train)  # appended: both runs' lines, epochs and steps continue
     messages = [e["message"] for e in events]
     assert messages.count("Starting Action Recognition train.") == 2
     assert messages.count("Train finished successfully.") == 2
@@ -181,17 +185,13 @@ def test_a_rerun_on_the_same_results_dir_continues_where_it_stopped(sample_data,
     files = {p.name: p.stat().st_mtime_ns for p in train.glob("*.pth")}
     assert run_cli("train", f"results_dir={out}", *common, "train.num_epochs=2") == 0
     assert "Training already reached train.num_epochs=2" in capsys.readouterr().out
-    events = status_lines(train)
+    events = read_status_events(train)
     assert events[-3]["message"] == f"Resuming training from checkpoint: {train / 'model_epoch_001_step_00004.pth'}"
     assert events[-2]["message"].startswith("Training already reached train.num_epochs=2 (2 epochs done in ")
     assert events[-1]["message"] == "Train finished successfully." and events[-1]["status"] == "RUNNING"
     assert {p.name: p.stat().st_mtime_ns for p in train.glob("*.pth")} == files
 
 
-def _status(folder: Path) -> list[dict]:
-    from skillbank.runtime.action_recognition.status_log import read_status
-
-    return read_status(folder)  # skips a line cut by SIGKILL
 
 
 @pytest.mark.slow
@@ -207,7 +207,7 @@ def test_a_killed_run_finishes_when_the_same_command_runs_again(sample_data, tmp
     seen, deadline = -1, time.monotonic() + 240
     try:
         while process.poll() is None and time.monotonic() < deadline:
-            loops = [e["epoch"] for e in _status(train) if e.get("message") == "Training loop in progress"]
+            loops = [e["epoch"] for e in read_status_events(train) if e.get("message") == "Training loop in progress"]
             if loops and loops[-1] >= 2:
                 seen = loops[-1]
                 break
@@ -222,7 +222,7 @@ def test_a_killed_run_finishes_when_the_same_command_runs_again(sample_data, tmp
 
     rerun = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert rerun.returncode == 0, rerun.stdout[-3000:] + rerun.stderr[-3000:]
-    events = _status(train)
+    events = read_status_events(train)
     resumed = [e["message"] for e in events if e["message"].startswith("Resuming training from checkpoint: ")]
     assert len(resumed) == 1
     epoch = int(re.search(r"model_epoch_(\d+)_step_", resumed[0]).group(1))
@@ -243,7 +243,7 @@ def test_best_checkpoints_are_kept_ranked_and_reported(sample_data, tmp_path, ca
                  "train.checkpointer.replace_periodic=true", "train.checkpointer.save_top_k=2")
     assert rc == 0, capsys.readouterr().out
     train = out / "train"
-    events = status_lines(train)
+    events = read_status_events(train)
     val_acc = [e["kpi"]["val_acc"] for e in events if e["message"] == "Eval metrics generated."]
     top = sorted(range(4), key=lambda epoch: -val_acc[epoch])[:2]  # stable: the older of equal scores first
     assert sorted(p.name for p in train.glob("*.pth")) == sorted(
@@ -261,7 +261,7 @@ def test_best_checkpoints_are_kept_ranked_and_reported(sample_data, tmp_path, ca
                  "train.checkpointer.filename=ar_{epoch}_{val_loss:.3f}",
                  "train.checkpointer.auto_insert_metric_name=true")
     assert rc == 0, capsys.readouterr().out
-    events = status_lines(out / "train")
+    events = read_status_events(out / "train")
     val_loss = [e["kpi"]["val_loss"] for e in events if e["message"] == "Eval metrics generated."]
     epoch = min(range(3), key=lambda e: val_loss[e])
     name = f"ar_epoch={epoch}_val_loss={val_loss[epoch]:.3f}.pth"
@@ -289,7 +289,7 @@ def test_tao_assertions_and_bad_checkpointer_settings_exit_2_naming_the_keys(tmp
                  "train.checkpoint_interval=5")
     assert rc == 2
     log = capsys.readouterr().out
-    last = status_lines(tmp_path / "train")[-1]
+    last = read_status_events(tmp_path / "train")[-1]
     assert last["status"] == "FAILURE" and last["message"].startswith("Configuration error: ")
     for text in ("train.validation_interval=3 is above train.num_epochs=2",
                  "train.checkpoint_interval=5 is above train.num_epochs=2"):
@@ -321,7 +321,7 @@ def test_i3d_with_2d_input_exits_2_with_a_failure_line(sample_data, tmp_path, ca
     rc = run_cli("train", f"results_dir={tmp_path}", *data_paths(sample_data), *TINY, "model.backbone=i3d")
     assert rc == 2
     assert "set model.input_type=3d" in capsys.readouterr().out
-    assert status_lines(tmp_path / "train")[-1]["status"] == "FAILURE"
+    assert read_status_events(tmp_path / "train")[-1]["status"] == "FAILURE"
 
 
 @pytest.mark.slow
@@ -330,7 +330,7 @@ def test_missing_training_data_exits_1_with_a_failure_line(tmp_path, capsys):
                  "dataset.label_map={a: 0, b: 1}", *TINY)
     assert rc == 1
     assert str(tmp_path / "nope") in capsys.readouterr().out
-    last = status_lines(tmp_path / "train")[-1]
+    last = read_status_events(tmp_path / "train")[-1]
     assert last["status"] == "FAILURE" and str(tmp_path / "nope") in last["message"]
 
 

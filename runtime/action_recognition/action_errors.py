@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator, Mapping
 from typing import Any, TypeVar
 
 from skillbank.runtime.config.loading import ConfigError
+from skillbank.runtime.errors import SkillbankError
 
 from .status_log import FAILURE, RUNNING, STARTED, StatusWriter
 
@@ -26,7 +27,7 @@ SETTINGS_EXIT = 2
 FAILURE_EXIT = 1
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(SkillbankError, RuntimeError):
     """The training loss became NaN or infinite: training stops at once with a FAILURE (exit 1), not a result."""
 
     def __init__(self, loss: float, epoch: int, step: int, lr: float):
@@ -38,27 +39,15 @@ class ActionInterrupted(KeyboardInterrupt):
     """SIGTERM (a canceled job) turned into an exception, so the action ends like on Ctrl+C."""
 
 
-def _settings_errors() -> tuple[type, ...]:
-    from .checkpoint_io import CheckpointFileError
-    from .networks.registry import ModelConfigError
-
-    return ConfigError, ModelConfigError, CheckpointFileError
-
-
-def _data_errors() -> tuple[type, ...]:
-    from .data.errors import DataError
-
-    return (DataError,)
-
-
 def exit_code_for(exc: BaseException) -> int:
-    """2 for a spec that cannot run as written, 1 for everything else (data problems, crashes)."""
-    return SETTINGS_EXIT if isinstance(exc, _settings_errors()) else FAILURE_EXIT
+    """The error's own exit status: 2 for a spec that cannot run as written (ConfigError, ModelConfigError,
+    CheckpointFileError), 1 for everything else (data problems, divergence, crashes)."""
+    return exc.exit_code if isinstance(exc, SkillbankError) else FAILURE_EXIT
 
 
 def is_user_error(exc: BaseException) -> bool:
-    """True when the message says all (no traceback needed in the log)."""
-    return isinstance(exc, _settings_errors() + _data_errors() + (TrainingDiverged,))
+    """True when the message says all (no traceback needed in the log): every SkillbankError."""
+    return isinstance(exc, SkillbankError)
 
 
 def failure_message(exc: BaseException) -> str:
@@ -99,8 +88,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 def run_action(cfg: Any, action: str, body: Callable[[StatusWriter], T], *,
-               final_fields: Callable[[T], Mapping[str, Any]] | None = None,
-               quiet: tuple[type, ...] = ()) -> tuple[int, T | None]:
+               final_fields: Callable[[T], Mapping[str, Any]] | None = None) -> tuple[int, T | None]:
     """Run ``body(status)`` as TAO runs an action; returns ``(exit code, body's result or None)``.
 
     1. creates the action's results folder (``<action>.results_dir``, else ``<results_dir>/<action>``) and
@@ -110,7 +98,7 @@ def run_action(cfg: Any, action: str, body: Callable[[StatusWriter], T], *,
     4. writes RUNNING "<Action> finished successfully." (plus ``final_fields(result)``, e.g. the checkpoint);
     5. on an exception writes FAILURE with TAO's message prefix ("Parameter validation error: ..."), or
        "User/System interruption: <Action> was interrupted" on Ctrl+C / SIGTERM, logs it (a traceback only
-       for errors that are not the user's nor in ``quiet``) and returns exit code 2 or 1.
+       for errors that are not the user's) and returns exit code 2 or 1.
     """
     from .spec_io import write_experiment_yaml
 
@@ -131,19 +119,9 @@ def run_action(cfg: Any, action: str, body: Callable[[StatusWriter], T], *,
         return FAILURE_EXIT, None
     except Exception as exc:  # noqa: BLE001 - every failure becomes a FAILURE event and an exit code
         status.write(FAILURE, failure_message(exc))
-        log.error("%s failed: %s", name, exc, exc_info=not is_user_error(exc) and not isinstance(exc, quiet))
+        log.error("%s failed: %s", name, exc, exc_info=not is_user_error(exc))
         return exit_code_for(exc), None
     extra = dict(final_fields(result)) if final_fields is not None and result is not None else {}
     status.write(RUNNING, f"{name} finished successfully.", **extra)
     return 0, result
 
-
-def run_reported(status: StatusWriter, what: str, action: Callable[[], T],
-                 quiet: tuple[type, ...] = ()) -> tuple[int, T | None]:
-    """Deprecated (use :func:`run_action`): run ``action``; a failure becomes a FAILURE line and an exit code."""
-    try:
-        return 0, action()
-    except Exception as exc:  # noqa: BLE001 - every failure becomes a FAILURE event and an exit code
-        status.write(FAILURE, failure_message(exc))
-        log.error("%s failed: %s", what, exc, exc_info=not is_user_error(exc) and not isinstance(exc, quiet))
-        return exit_code_for(exc), None

@@ -22,6 +22,8 @@ from io import BytesIO
 from pathlib import Path
 from typing import Any
 
+from skillbank.runtime.errors import SkillbankError
+
 CHECKPOINT_FORMAT = "skillbank-action-recognition/1"
 LATEST_LINK = "ar_model_latest.pth"
 CHECKPOINT_NAME = "model_epoch_{epoch:03d}_step_{step:05d}.pth"
@@ -29,8 +31,10 @@ MODEL_PREFIX = "model."
 ENCRYPTED_FLAG = "state_dict_encrypted"
 
 
-class CheckpointFileError(ValueError):
+class CheckpointFileError(SkillbankError, ValueError):
     """A checkpoint that is missing or cannot be used; the message names the spec key and the path."""
+
+    exit_code = 2  # the spec cannot run as written
 
 
 def checkpoint_name(epoch: int, step: int) -> str:

@@ -23,6 +23,7 @@ from pathlib import Path
 
 from skillbank.runtime.config.action_recognition import ExperimentConfig
 from skillbank.runtime.config.loading import ConfigError
+from skillbank.runtime.errors import SkillbankError
 
 log = logging.getLogger("skillbank.action_recognition")
 OPSET = 17
@@ -32,7 +33,7 @@ CHECK_BATCH = 2  # another batch size, so the check exercises the dynamic axis
 PARITY_TOLERANCE = 1e-4
 
 
-class ExportParityError(RuntimeError):
+class ExportParityError(SkillbankError, RuntimeError):
     """onnxruntime and PyTorch disagree beyond the tolerance: the ONNX file is not trustworthy."""
 
 
@@ -107,8 +108,8 @@ def run(cfg: ExperimentConfig) -> int:
     """Entry of the ``export`` action: exit 0 on success, 1 on failure, 2 on bad settings."""
     from .action_errors import run_action
 
-    # a parity failure is fully described by its message: no traceback
-    code, _ = run_action(cfg, "export", lambda status: export_onnx(cfg), quiet=(ExportParityError,),
+    # a parity failure (a SkillbankError) is fully described by its message: no traceback
+    code, _ = run_action(cfg, "export", lambda status: export_onnx(cfg),
                          final_fields=lambda s: {"onnx_file": s["onnx_file"], "inputs": s["inputs"],
                                                  "max_abs_diff": s["max_abs_diff"]})
     return code

@@ -23,8 +23,6 @@ from skillbank.runtime.config.fields import MISSING_VALUE
 from skillbank.runtime.config.loading import ConfigError, from_dict
 from skillbank.runtime.limits import short_repr
 
-SECRET_KEYS = ("encryption_key",)
-
 
 class SpecError(ConfigError):
     """A spec that cannot run; ``problems`` holds one line per problem."""
@@ -269,12 +267,14 @@ def results_dir(config: ExperimentConfig, action: str) -> Path:
 
 
 def redacted(spec: dict[str, Any]) -> dict[str, Any]:
-    """A copy of a spec dict with secrets blanked (for checkpoints and logs)."""
-    out = dict(spec)
-    for key in SECRET_KEYS:
-        if out.get(key):
-            out[key] = ""
-    return out
+    """A copy of a spec dict with every secret field blanked (for checkpoints and logs).
+
+    Which fields are secret is the SDK's one rule (sdk/secrets.py: the encryption key and secret-looking
+    names), so what a checkpoint or experiment.yaml never holds is what a job record never shows.
+    """
+    from skillbank.runtime.sdk.secrets import redact_spec, secret_fields
+
+    return redact_spec(spec, secret_fields(spec))
 
 
 def experiment_spec(spec: dict[str, Any], action: str) -> dict[str, Any]:

@@ -4,7 +4,8 @@ Every line holds ``date`` ("M/D/YYYY") and ``time`` ("H:M:S"), neither zero padd
 (STARTED, RUNNING, SUCCESS, FAILURE, SKIPPED), ``verbosity`` ("INFO"), ``message``, then the event's
 data fields and ``kpi``. As TAO's logger does, the writer keeps the last ``kpi`` it was given and
 repeats it on every later line. Only the global rank-zero process writes (TAO's ``rank_zero_only``).
-Job followers, AutoML and the SDK read these lines; TAO's readers ignore fields they do not know.
+The SDK reads them (sdk/status_file.py, for job followers and AutoML); TAO's readers ignore fields
+they do not know.
 """
 from __future__ import annotations
 
@@ -73,18 +74,3 @@ def _plain(value: Any) -> Any:
         return item()
     return str(value)
 
-
-def read_status(folder: str | os.PathLike) -> list[dict[str, Any]]:
-    """Every complete event in ``<folder>/status.json``, oldest first (a line being written is skipped)."""
-    path = Path(folder) / STATUS_FILE
-    if not path.is_file():
-        return []
-    events = []
-    for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
-        try:
-            event = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(event, dict):
-            events.append(event)
-    return events

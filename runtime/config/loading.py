@@ -5,11 +5,15 @@ import dataclasses
 import typing
 from typing import Any, TypeVar
 
+from skillbank.runtime.errors import SkillbankError
+
 T = TypeVar("T")
 
 
-class ConfigError(ValueError):
+class ConfigError(SkillbankError, ValueError):
     """A spec that does not fit its config dataclass; the message names the dotted key."""
+
+    exit_code = 2  # the spec cannot run as written
 
 
 def from_dict(cls: type[T], data: dict[str, Any] | None, prefix: str = "") -> T:

@@ -24,15 +24,16 @@ import shutil
 import tarfile
 from pathlib import Path
 
-from skillbank.runtime.limits import ARCHIVE_MAX_BYTES, ARCHIVE_MAX_RATIO, limit
+from skillbank.runtime.errors import SkillbankError
 from skillbank.runtime.sdk.staged_folder import staged_folder
+from skillbank.runtime.settings import ARCHIVE_MAX_BYTES, ARCHIVE_MAX_RATIO, limit
 
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 
 log = logging.getLogger(__name__)
 
 
-class ArchiveError(RuntimeError):
+class ArchiveError(SkillbankError, RuntimeError):
     """An archive that cannot be read or extracted (message is one line)."""
 
 

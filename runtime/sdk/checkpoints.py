@@ -29,6 +29,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
+from skillbank.runtime.errors import SkillbankError
+
 CHECKPOINT_SUFFIXES = (".pth", ".ckpt", ".pt", ".tlt", ".hdf5")
 EXPORT_SUFFIXES = (".onnx", ".engine")
 SKIPPED_FOLDERS = ("lightning_logs", "inputs")
@@ -36,7 +38,7 @@ _EPOCH = re.compile(r"epoch[_=-]?(\d+)", re.IGNORECASE)
 _STEP = re.compile(r"step[_=-]?(\d+)", re.IGNORECASE)
 
 
-class CheckpointError(LookupError):
+class CheckpointError(SkillbankError, LookupError):
     """No usable checkpoint where one is required (the message names where it looked)."""
 
 
@@ -80,21 +82,23 @@ def is_checkpoint(relative: str, action: str | None = None) -> bool:
     return name.lower().endswith(artifact_suffixes(action))
 
 
-def list_files(results: str | os.PathLike) -> list[tuple[str, str]]:
-    """Every file under ``results`` as (location, relative path); symlinks are listed but not followed."""
+def list_files(results: str | os.PathLike, skipped: tuple[str, ...] = SKIPPED_FOLDERS) -> list[tuple[str, str]]:
+    """Every file under ``results`` (a local folder or an ``s3://`` URI) as (location, relative path), by
+    relative path, except those under a folder named in ``skipped``; symlinks are listed but not followed."""
     text = str(results)
     if text.startswith("s3://"):
         from skillbank.runtime.sdk import s3  # boto3 only when S3 is really used
 
         prefix = text.rstrip("/") + "/"
-        return [(uri, uri[len(prefix):]) for uri in s3.list_objects(prefix) if uri.startswith(prefix)]
+        found = [(uri, uri[len(prefix):]) for uri in s3.list_objects(prefix) if uri.startswith(prefix)]
+        return sorted((row for row in found if not set(row[1].split("/")[:-1]) & set(skipped)), key=lambda r: r[1])
     root = Path(results)
     if not root.is_dir():
         return []
     found = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if d not in SKIPPED_FOLDERS)
-        for filename in filenames:
+        dirnames[:] = sorted(d for d in dirnames if d not in skipped)
+        for filename in sorted(filenames):
             path = Path(dirpath) / filename
             found.append((str(path.absolute()), path.relative_to(root).as_posix()))
     return found

@@ -22,13 +22,14 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from skillbank.runtime.errors import SkillbankError
 from skillbank.runtime.skills import Skill
 from skillbank.runtime.spec_builder import get_dotted, set_dotted
 
 _ABSENT = object()
 
 
-class InheritedSettingsError(ValueError):
+class InheritedSettingsError(SkillbankError, ValueError):
     """An explicit value that contradicts the network of the checkpoint the job runs."""
 
 
@@ -137,15 +138,13 @@ def inherit_model_settings(
     """The SDK's step: ``(spec, record)`` after the skill's ``inherited_settings`` rule is applied.
 
     ``record`` is ``{"from": <source name>, "values": {key: value}}`` (empty when nothing was inherited):
-    what the job record keeps and ``--dry-run`` shows. ``overrides`` are the user's (their keys are the
-    explicit ones).
+    what the job record keeps and ``--dry-run`` shows. ``overrides`` are the user's, validated (flat dotted
+    keys, shorthand expanded: ``ValidatedSpec.overrides``); their keys are the explicit ones.
     """
-    from skillbank.runtime.validation import normalize_overrides
-
     rule = InheritanceRule.from_info(skill.info.get("inherited_settings"))
     if not rule.applies_to(action):
         return spec, {}
-    explicit = normalize_overrides(skill, action, dict(overrides))
+    explicit = dict(overrides)
     source, name = model_source(skill, action, spec, parent, parent_job_id, explicit)
     if not source:
         return spec, {}

@@ -17,6 +17,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+from skillbank.runtime.errors import SkillbankError
+
 MAX_NAME_LENGTH = 100
 TAG_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:=+/-]{0,63}")
 TAG_RULE = "1-64 characters: letters, digits and _ . : = + / - (starting with a letter or digit)"
@@ -26,7 +28,7 @@ SINCE_RULE = ("a duration back from now (90s, 30m, 2h, 1d, 1w) or an ISO date/ti
               "2026-05-01T14:30; UTC, as `jobs list` shows times, unless it has an offset)")
 
 
-class LabelError(ValueError):
+class LabelError(SkillbankError, ValueError):
     """A job label or list filter that is not allowed (the message names the value and the rule)."""
 
 

@@ -13,16 +13,18 @@ from __future__ import annotations
 import fnmatch
 import os
 from collections.abc import Mapping
-from pathlib import Path, PurePosixPath
+from pathlib import PurePosixPath
 from typing import Any
 
 from skillbank.runtime.sdk import checkpoints
 from skillbank.runtime.sdk.platforms.base import LOG_NAME
+from skillbank.runtime.sdk.spec_params import parent_results_location
 from skillbank.runtime.skills import Skill, SkillError
 from skillbank.runtime.spec_builder import get_dotted
 
+SPEC_NAME = "spec.yaml"  # the spec the SDK writes into every job's results folder
 SDK_FILES: tuple[dict[str, Any], ...] = (
-    {"path": "spec.yaml", "description": "the spec the job read (secrets emptied)"},
+    {"path": SPEC_NAME, "description": "the spec the job read (secrets emptied)"},
     {"path": LOG_NAME, "description": "the job's output (stdout and stderr of its command)"},
 )
 _NOT_OUTPUTS = ("inputs",)  # staged inputs, not outputs
@@ -46,7 +48,7 @@ def job_outputs(record: Mapping[str, Any], skill: Skill | None = None) -> list[d
     for a file outside it); exactly one file (or none) has ``main`` true.
     """
     skill = skill or _skill(record)
-    base = _results_location(record)
+    base = parent_results_location(record)
     present = {relative: location for location, relative in _list_files(base)}
     rows: list[dict[str, Any]] = []
     seen: set[str] = set()
@@ -93,35 +95,11 @@ def _skill(record: Mapping[str, Any]) -> Skill | None:
         return None
 
 
-def _results_location(record: Mapping[str, Any]) -> str:
-    """The job's S3 results once uploaded, else its local folder."""
-    if record.get("results_uri") and record.get("uploaded"):
-        return str(record["results_uri"])
-    return str(record["results_dir"])
-
-
 def _list_files(base: str) -> list[tuple[str, str]]:
-    """(location, relative path) of every file below ``base`` except staged inputs; links are listed."""
-    if base.startswith("s3://"):
-        from skillbank.runtime.sdk import s3  # boto3 only when S3 is really used
-
-        prefix = base.rstrip("/") + "/"
-        return [(uri, uri[len(prefix):]) for uri in s3.list_objects(prefix)
-                if uri.startswith(prefix) and uri[len(prefix):].split("/", 1)[0] not in _NOT_OUTPUTS]
-    root = Path(base)
-    if not root.is_dir():
-        return []
-    found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        if Path(dirpath) == root:
-            dirnames[:] = [d for d in dirnames if d not in _NOT_OUTPUTS]
-        dirnames.sort()
-        for filename in sorted(filenames):
-            if filename.startswith("."):  # temporaries (.spec.yaml.tmp, .ar_model_latest.pth.tmp)
-                continue
-            path = Path(dirpath) / filename
-            found.append((str(path.absolute()), path.relative_to(root).as_posix()))
-    return found
+    """(location, relative path) of every file below ``base`` except staged inputs and temporaries; links are
+    listed."""
+    return [(location, relative) for location, relative in checkpoints.list_files(base, skipped=_NOT_OUTPUTS)
+            if not PurePosixPath(relative).name.startswith(".")]  # .spec.yaml.tmp, .ar_model_latest.pth.tmp
 
 
 def _matches(entry: Mapping[str, Any], record: Mapping[str, Any],

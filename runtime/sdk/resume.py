@@ -28,6 +28,7 @@ from typing import Any
 
 from skillbank.runtime.sdk import checkpoints
 from skillbank.runtime.sdk import jobs as job_api
+from skillbank.runtime.sdk.job_prepare import results_location
 from skillbank.runtime.sdk.platforms.base import CANCELED, COMPLETE, ERROR
 from skillbank.runtime.sdk.store import JobStore
 from skillbank.runtime.skills import Skill, SkillError
@@ -61,7 +62,7 @@ def resume_job(job_id: str, *, store: JobStore | None = None) -> dict[str, Any]:
 
     new_id = str(uuid.uuid4())
     root = _results_root(old)
-    new_dir, _ = job_api._results_location(root, new_id, store)  # where create_job will put the new job
+    new_dir, _ = results_location(root, new_id, store)  # where create_job will put the new job
     overrides = _overrides(old, skill)
     checkpoint = _continue_from(old, new_dir)
     if checkpoint is not None and checkpoint.startswith("s3://"):

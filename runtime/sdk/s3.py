@@ -24,15 +24,15 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from skillbank.runtime.errors import SkillbankError
 from skillbank.runtime.sdk.staged_folder import staged_folder
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MAX_ATTEMPTS = 5
 TRANSFER_WORKERS = 8
 
 
-class S3Error(RuntimeError):
+class S3Error(SkillbankError, RuntimeError):
     """An S3 request that failed; the message is one line and free of secrets."""
 
 
@@ -54,16 +54,6 @@ def parse_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, key
 
 
-def join_uri(uri: str, *parts: str) -> str:
-    """Join path parts onto an S3 URI with single slashes."""
-    out = uri.rstrip("/")
-    for part in parts:
-        part = part.strip("/")
-        if part:
-            out = f"{out}/{part}"
-    return out
-
-
 def _folder_key(key: str) -> str:
     """A key prefix that names a folder: ``a/b`` -> ``a/b/`` (so ``a/b2/x`` is not matched)."""
     return key if not key or key.endswith("/") else key + "/"
@@ -81,19 +71,18 @@ def client(max_attempts: int | None = None):
     import boto3
     from botocore.config import Config
 
-    from skillbank.runtime.limits import SettingError, env_number
+    from skillbank.runtime import settings
 
+    endpoint = _endpoint()
     try:
         if max_attempts is None:
-            max_attempts = int(env_number("SKILLBANK_S3_MAX_ATTEMPTS", DEFAULT_MAX_ATTEMPTS, minimum=1, integer=True))
-        connect_timeout = env_number("SKILLBANK_S3_CONNECT_TIMEOUT", 10.0, minimum=0.001)
-        read_timeout = env_number("SKILLBANK_S3_READ_TIMEOUT", 60.0, minimum=0.001)
-    except SettingError as exc:
+            max_attempts = settings.s3_max_attempts()
+        connect_timeout = settings.s3_connect_timeout()
+        read_timeout = settings.s3_read_timeout()
+        style = settings.s3_addressing_style(custom_endpoint=bool(endpoint))
+    except settings.SettingError as exc:
         raise S3Error(str(exc)) from None
-    endpoint = _endpoint()
     s3_options: dict[str, str] = {}
-    # S3-compatible stores (MinIO, Ceph, moto) are usually reached by path-style URLs.
-    style = os.environ.get("SKILLBANK_S3_ADDRESSING_STYLE") or ("path" if endpoint else "")
     if style:
         s3_options["addressing_style"] = style
     config = Config(

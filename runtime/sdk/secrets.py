@@ -20,11 +20,12 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from skillbank.runtime import settings
 from skillbank.runtime.spec_builder import get_dotted, set_dotted
 
-ENCRYPTION_KEY_ENV = "SKILLBANK_ENCRYPTION_KEY"
+ENCRYPTION_KEY_ENV = settings.ENCRYPTION_KEY
 # The caller's own key when `skillbank run` gives a job another one: kept known so it stays masked.
-CALLER_KEY_ENV = "SKILLBANK_CALLER_ENCRYPTION_KEY"
+CALLER_KEY_ENV = settings.CALLER_ENCRYPTION_KEY
 # Environment variables whose values are secrets wherever they appear.
 SECRET_ENV_NAMES = (
     ENCRYPTION_KEY_ENV,
@@ -36,9 +37,11 @@ SECRET_ENV_NAMES = (
     "HF_TOKEN",
     "WANDB_API_KEY",
 )
-# Spec leaf names treated as secrets even when spec_params does not say so.
+# TAO's names for the model's encryption key field (a leaf name: ``encryption_key`` at the top of its specs).
+ENCRYPTION_KEY_NAMES = ("encryption_key", "key")
+# Other spec leaf names treated as secrets even when spec_params does not say so.
 _SECRET_NAME = re.compile(
-    r"^(key|credentials?|(.*_)?(encryption_key|secret|secret_key|secret_access_key|access_key_id|access_key"
+    r"^(credentials?|(.*_)?(encryption_key|secret|secret_key|secret_access_key|access_key_id|access_key"
     r"|password|token|session_token|api_key))$",
     re.I,
 )
@@ -56,15 +59,44 @@ def is_maskable(value: str) -> bool:
     return len(value) >= MIN_SECRET_LENGTH and value.strip().lower() not in COMMON_VALUES
 
 
-def is_secret_field(dotted_key: str) -> bool:
-    """Whether a spec field (by its leaf name) holds a secret: ``encryption_key``, ``*_password``, ..."""
-    return bool(_SECRET_NAME.search(dotted_key.rsplit(".", 1)[-1]))
+def is_encryption_key(dotted_key: str, spec_params: Mapping[str, str] | None = None) -> bool:
+    """Whether ``dotted_key`` holds the model's encryption key, which reaches a job only as
+    ``$SKILLBANK_ENCRYPTION_KEY``: a field the action's ``key`` spec param fills (``spec_params``: field ->
+    inference function, from skill_info.yaml), or one named as TAO names it (``encryption_key``, ``key``).
+
+    The one rule: the generator, ``skillbank run``, create_job, AutoML, the MCP tools and the model's
+    ``experiment.yaml`` all ask it.
+    """
+    leaf = dotted_key.rsplit(".", 1)[-1].lower()
+    return (spec_params or {}).get(dotted_key) == "key" or leaf in ENCRYPTION_KEY_NAMES
+
+
+def is_secret_field(dotted_key: str, spec_params: Mapping[str, str] | None = None) -> bool:
+    """Whether a spec field holds a secret: the encryption key (:func:`is_encryption_key`) or a field whose
+    leaf name says secret (``*_password``, ``aws_secret_access_key``, ``token`` ...)."""
+    return is_encryption_key(dotted_key, spec_params) or bool(_SECRET_NAME.search(dotted_key.rsplit(".", 1)[-1]))
+
+
+def take_encryption_key(overrides: Mapping[str, Any],
+                        spec_params: Mapping[str, str] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """(``overrides`` without their encryption-key fields, the key given there as the job's environment).
+
+    The environment is ``{"SKILLBANK_ENCRYPTION_KEY": key}``, or empty when no non-empty key was given.
+    Pure: ``overrides`` is not changed.
+    """
+    rest, env = {}, {}
+    for key, value in overrides.items():
+        if not is_encryption_key(str(key), spec_params):
+            rest[key] = value
+        elif value not in (None, ""):
+            env[ENCRYPTION_KEY_ENV] = str(value)
+    return rest, env
 
 
 def secret_fields(spec: Mapping[str, Any], spec_params: Mapping[str, str] | None = None) -> list[str]:
-    """Dotted keys of ``spec`` that hold secrets: those inferred by ``key`` plus secret-looking names."""
-    fields = {field for field, function in (spec_params or {}).items() if function == "key"}
-    fields.update(key for key in _leaf_keys(spec) if is_secret_field(key))
+    """Dotted keys that hold secrets: those inferred by ``key`` plus every secret field of ``spec``."""
+    fields = {field for field in (spec_params or {}) if is_encryption_key(field, spec_params)}
+    fields.update(key for key in _leaf_keys(spec) if is_secret_field(key, spec_params))
     return sorted(fields)
 
 

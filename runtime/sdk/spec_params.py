@@ -14,21 +14,21 @@ resume checkpoint exists.
 from __future__ import annotations
 
 import copy
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from skillbank.runtime import settings
+from skillbank.runtime.errors import SkillbankError
 from skillbank.runtime.sdk import checkpoints
 from skillbank.runtime.sdk.platforms.base import COMPLETE
-from skillbank.runtime.sdk.secrets import ENCRYPTION_KEY_ENV
 from skillbank.runtime.spec_builder import get_dotted, set_dotted
 
 EMPTY_VALUES = ("", None, "???")
 
 
-class SpecParamError(ValueError):
+class SpecParamError(SkillbankError, ValueError):
     """An inference that cannot produce a value (missing parent job, no checkpoint, unknown function)."""
 
 
@@ -106,7 +106,7 @@ def infer_key(context: InferenceContext, current: Any) -> str:
     The value is a secret: the SDK passes it to the job through the environment and
     writes an empty field to disk.
     """
-    return str(context.env.get(ENCRYPTION_KEY_ENV) or os.environ.get(ENCRYPTION_KEY_ENV) or "")
+    return settings.encryption_key(context.env)
 
 
 @inference_function("output_dir")

@@ -20,9 +20,11 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from skillbank.runtime import settings
+from skillbank.runtime.errors import SkillbankError
 from skillbank.runtime.sdk.platforms.base import CANCELED, COMPLETE, ERROR, PENDING, RUNNING, STATUSES, TERMINAL
 
-STATE_DIR_ENV = "SKILLBANK_STATE_DIR"
+STATE_DIR_ENV = settings.STATE_DIR  # named in messages
 DB_NAME = "jobs.db"
 BUSY_TIMEOUT_MS = 30_000
 
@@ -76,7 +78,7 @@ _UPDATABLE = {
 }
 
 
-class JobNotFoundError(LookupError):
+class JobNotFoundError(SkillbankError, LookupError):
     """A job id that the store does not hold."""
 
     def __init__(self, job_id: str, where: Path | None = None):
@@ -85,19 +87,18 @@ class JobNotFoundError(LookupError):
         super().__init__(f"unknown job id {job_id!r}{suffix}; `skillbank jobs list` shows the known jobs")
 
 
-class StoreError(RuntimeError):
+class StoreError(SkillbankError, RuntimeError):
     """A job store that cannot be used: a damaged or foreign jobs.db, or a state folder that is not a folder."""
 
+    exit_code = 2  # the machine's settings, not the command, are wrong
 
-class StatusTransitionError(ValueError):
+
+class StatusTransitionError(SkillbankError, ValueError):
     """A status change the store refuses (unknown status, or a move out of a terminal state)."""
 
 
 def default_state_dir() -> Path:
-    env = os.environ.get(STATE_DIR_ENV)
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".local" / "state" / "skillbank"
+    return settings.state_dir()
 
 
 def now_iso() -> str:

@@ -2,18 +2,16 @@
 
 Subcommands live in their own modules and are imported only when called, so
 ``skillbank validate`` does not pay for the job SDK, the generator or torch.
+The console script (:mod:`skillbank.console`) answers a plain ``validate``
+before this module, and so click, is imported; everything else comes here.
 """
 from __future__ import annotations
 
 import importlib
-import sys
 
 import click
 
-# Exceptions that mean "this machine's settings cannot be used" (a damaged job store, a state folder
-# that is a file, a bad SKILLBANK_* number): one line and exit 2 from any command. Named, not imported:
-# `skillbank validate` must not pay for the job SDK; an exception of an unloaded module cannot occur.
-_SETTING_ERRORS = (("skillbank.runtime.sdk.store", "StoreError"), ("skillbank.runtime.limits", "SettingError"))
+from skillbank.runtime.errors import SkillbankError
 
 # command name -> "module:attribute" (modules under skillbank.cli)
 COMMANDS: dict[str, str] = {
@@ -43,10 +41,10 @@ class LazyGroup(click.Group):
     def invoke(self, ctx: click.Context):
         try:
             return super().invoke(ctx)
-        except Exception as exc:
-            if _is_setting_error(exc):
-                raise _SettingProblem(str(exc)) from None
-            raise
+        except SkillbankError as exc:
+            # An error a command did not handle itself (a damaged job store, a bad SKILLBANK_* number ...):
+            # its message is written for the user, so it is one line and the error's exit status, no traceback.
+            raise _Problem(str(exc), exc.exit_code) from None
 
     @staticmethod
     def _load(name: str) -> click.Command | None:
@@ -54,25 +52,15 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module_name, _, attr = target.partition(":")
-        try:
-            module = importlib.import_module(f"skillbank.cli.{module_name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"skillbank.cli.{module_name}":
-                return None  # that part of the CLI is not built yet
-            raise
-        return getattr(module, attr)
+        return getattr(importlib.import_module(f"skillbank.cli.{module_name}"), attr)
 
 
-class _SettingProblem(click.ClickException):
-    exit_code = 2
+class _Problem(click.ClickException):
+    """A SkillbankError as click shows it: ``Error: <message>``, exit status ``exit_code``."""
 
-
-def _is_setting_error(exc: Exception) -> bool:
-    for module_name, name in _SETTING_ERRORS:
-        cls = getattr(sys.modules.get(module_name), name, None)
-        if cls is not None and isinstance(exc, cls):
-            return True
-    return False
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -9,10 +9,12 @@ from typing import Any
 
 import click
 
-from skillbank.runtime.limits import SettingError
+from skillbank import validate_answer
 from skillbank.runtime.overrides import OverridesError, load_overrides
+from skillbank.runtime.policy import AUTOML_ACTION, automl_runnable
+from skillbank.runtime.settings import SettingError
 from skillbank.runtime.skills import Skill, SkillError, skill_dirs
-from skillbank.runtime.validation import Problem, normalize_overrides, validate_overrides
+from skillbank.runtime.validation import SpecValidationError, validate_overrides, validated_spec
 
 FORMAT = click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
@@ -92,14 +94,13 @@ def skill_catalogue() -> list[dict[str, Any]]:
     rows = []
     for path in skill_dirs():
         skill = Skill(path)
-        automl = bool(skill.info.get("automl_enabled"))
+        runnable = automl_runnable(skill)  # the policy's own answer: enabled, train schema and template parse
         actions = {
-            action: {"automl": automl and action == "train" and skill.has_schema("train"),
-                     "schema": skill.has_schema(action)}
+            action: {"automl": runnable and action == AUTOML_ACTION, "schema": skill.has_schema(action)}
             for action in skill.actions
         }
         rows.append({"skill": skill.name, "kind": path.parent.name, "path": str(path),
-                     "automl_enabled": automl, "actions": actions,
+                     "automl_enabled": skill.automl_enabled, "actions": actions,
                      "description": " ".join(str(skill.info.get("description", "")).split())})
     return rows
 
@@ -170,13 +171,12 @@ def schema(skill_name: str, action: str, show_all: bool, fmt: str) -> None:
 
 
 def validation_report(skill: Skill, action: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """Every problem of ``overrides`` with its key, value, what is allowed and a did-you-mean; raises SkillError.
-
-    The answer of `skillbank validate --format json` and of the MCP tool validate_overrides.
-    """
-    problems = check_overrides(skill, action, overrides)
-    return {"skill": skill.name, "action": action, "valid": not problems,
-            "problems": [p.to_dict() for p in problems]}
+    """:func:`skillbank.validate_answer.validation_report`; a bad limit setting (SKILLBANK_MAX_*) is one line
+    and exit 2. The answer of `skillbank validate --format json` and of the MCP tool validate_overrides."""
+    try:
+        return validate_answer.validation_report(skill, action, overrides)
+    except SettingError as exc:
+        raise BadInput(str(exc)) from None
 
 
 @click.command()
@@ -197,16 +197,10 @@ def validate(skill_name: str, action: str, overrides: str, fmt: str) -> None:
         report = validation_report(skill, action, given)
     except SkillError as exc:
         raise click.ClickException(str(exc)) from exc
-    problems = [Problem(**problem) for problem in report["problems"]]
-    if fmt == "json":
-        emit_json(report)
-    elif problems:
-        click.echo(f"{skill.name} {action}: {len(problems)} problem(s)", err=True)
-        for problem in problems:
-            click.echo(f"  - {problem}", err=True)
-    else:
-        click.echo(f"{skill.name} {action}: overrides are valid ({len(given)} key(s))")
-    sys.exit(1 if problems else 0)
+    out, err, status = validate_answer.printed(report, len(given), fmt)
+    click.echo(out, nl=False)
+    click.echo(err, nl=False, err=True)
+    sys.exit(status)
 
 
 @click.command()
@@ -225,18 +219,18 @@ def spec(skill_name: str, action: str, overrides: str, output: str | None, fmt: 
     secret field) found in any other value is shown as ***.
     """
     from skillbank.runtime.sdk.secrets import redact_obj, redact_spec, secret_fields, secret_values
-    from skillbank.runtime.spec_builder import build_spec, get_dotted
+    from skillbank.runtime.spec_builder import get_dotted
     from skillbank.runtime.yaml_io import safe_dump
 
     skill = load_skill(skill_name)
     load_action(skill, action)
     given = read_overrides(overrides)
-    problems = check_overrides(skill, action, given)
-    if problems:
-        for problem in problems:
+    try:
+        merged = validated_spec(skill, action, given).spec  # checked and merged in one pass
+    except SpecValidationError as exc:
+        for problem in exc.problems:
             click.echo(f"  - {problem}", err=True)
-        raise SystemExit(1)
-    merged = build_spec(skill.template(action), normalize_overrides(skill, action, given))
+        raise SystemExit(1) from None
     # Secret fields are emptied exactly as in the spec.yaml a job reads (the SDK's one redaction); their
     # values, and the environment's secrets, are masked wherever else they were pasted.
     fields = secret_fields(merged, skill.spec_params(action))

@@ -27,19 +27,14 @@ from skillbank.cli.bank import (
     write_output,
 )
 from skillbank.cli.platform_options import PLATFORM_OPTION, platform_options
-from skillbank.generator.runner_gen import (
-    ENCRYPTION_KEY_ENV,
-    PLATFORMS,
-    GeneratedRunner,
-    GenerationError,
-    generate_runner,
-    is_encryption_key,
-)
+from skillbank.generator.runner_gen import GeneratedRunner, GenerationError, generate_runner
+from skillbank.runtime import settings
 from skillbank.runtime.policy import POLICY_VALUES, PolicyError, resolve_policy
-from skillbank.runtime.sdk.secrets import CALLER_KEY_ENV
+from skillbank.runtime.sdk.platforms import PLATFORMS
+from skillbank.runtime.sdk.secrets import CALLER_KEY_ENV, ENCRYPTION_KEY_ENV, is_encryption_key, take_encryption_key
 from skillbank.runtime.skills import SkillError
 
-STATE_DIR_ENV = "SKILLBANK_STATE_DIR"
+STATE_DIR_ENV = settings.STATE_DIR  # named in messages
 
 POLICY_OPTION = click.option(
     "--automl-policy", metavar="on|off|auto",
@@ -69,7 +64,7 @@ def _launch_options(func):
         click.argument("overrides", metavar="OVERRIDES"),
         click.option("--parent-job-id", metavar="ID",
                      help="Upstream job (the train job for evaluate/inference/export)."),
-        click.option("--platform", type=click.Choice(PLATFORMS), default="local", show_default=True),
+        click.option("--platform", type=click.Choice(list(PLATFORMS)), default="local", show_default=True),
         PLATFORM_OPTION,
         POLICY_OPTION,
         REQUEST_OPTION,
@@ -85,7 +80,7 @@ def _launch_options(func):
 
 
 def _automl_budget_options(func):
-    """The AutoML route's budget (train routed to tao-run-automl), embedded in the runner as data."""
+    """The AutoML route's options (train routed to tao-run-automl), embedded in the runner as data."""
     from skillbank.runtime.automl.algorithms import ALGORITHMS  # no optuna: the names only
 
     for option in reversed([
@@ -99,16 +94,25 @@ def _automl_budget_options(func):
         click.option("--workspace", type=click.Path(file_okay=False), metavar="DIR",
                      help="AutoML route: study, best_rec.json and plots; the same DIR resumes "
                           "(default: <results root>/automl/<skill>-<algorithm>-<hash>)."),
+        click.option("--automl-option", "automl_option_items", multiple=True, metavar="KEY=VALUE",
+                     help="AutoML route: any other engine option (repeatable; a YAML value), e.g. "
+                          "--automl-option max_concurrent=2 --automl-option metric=val_acc."),
     ]):
         func = option(func)
     return func
 
 
 def automl_budget(algorithm: str | None = None, max_trials: int | None = None, max_epochs: int | None = None,
-                  workspace: str | None = None) -> dict[str, Any]:
+                  workspace: str | None = None, automl_option_items: tuple[str, ...] = ()) -> dict[str, Any]:
     """The AutoML options given on the command line (those left out are not in the mapping)."""
-    given = {"algorithm": algorithm, "max_trials": max_trials, "max_epochs": max_epochs, "workspace": workspace}
-    return {key: value for key, value in given.items() if value is not None}
+    from skillbank.runtime.automl.options import AutoMLError, parse_option_items
+
+    try:
+        given = parse_option_items(automl_option_items)
+    except AutoMLError as exc:
+        raise BadInput(str(exc)) from None
+    flags = {"algorithm": algorithm, "max_trials": max_trials, "max_epochs": max_epochs, "workspace": workspace}
+    return {**given, **{key: value for key, value in flags.items() if value is not None}}
 
 
 @click.command()
@@ -208,7 +212,7 @@ def generate(skill_name: str, action: str, overrides: str, parent_job_id: str | 
              results_root: str | None,
              name: str | None, tags: tuple[str, ...], output: str | None, fmt: str,
              algorithm: str | None = None, max_trials: int | None = None, max_epochs: int | None = None,
-             workspace: str | None = None) -> None:
+             workspace: str | None = None, automl_option_items: tuple[str, ...] = ()) -> None:
     """Write a standalone Python runner for SKILL's ACTION with OVERRIDES (JSON/YAML file or -).
 
     Validates OVERRIDES first (every problem is printed and nothing is written
@@ -224,7 +228,7 @@ def generate(skill_name: str, action: str, overrides: str, parent_job_id: str | 
         options = platform_options(platform, platform_option_items)
         runner = _generate(skill_name, action, overrides, parent_job_id, platform, automl_policy, request,
                            results_root, output_name, fmt=fmt, name=name, tags=tags,
-                           automl=automl_budget(algorithm, max_trials, max_epochs, workspace),
+                           automl=automl_budget(algorithm, max_trials, max_epochs, workspace, automl_option_items),
                            platform_options=options)
         for warning in runner.warnings:
             click.echo(f"warning: {warning}", err=True)
@@ -241,8 +245,7 @@ def generate(skill_name: str, action: str, overrides: str, parent_job_id: str | 
 
 def runners_dir() -> Path:
     """Where `skillbank run` keeps the runners it executes (beside the job store)."""
-    state = os.environ.get(STATE_DIR_ENV) or str(Path.home() / ".local" / "state" / "skillbank")
-    return Path(state).expanduser() / "runners"
+    return settings.state_dir() / "runners"
 
 
 def save_runner(render: Callable[[str], GeneratedRunner],
@@ -278,12 +281,12 @@ def runner_environment(runner: GeneratedRunner) -> dict[str, str]:
     $SKILLBANK_CALLER_ENCRYPTION_KEY, a secret name: the runner and the job still know it, so it stays masked.
     """
     env = dict(os.environ)
-    for key, value in runner.stripped_secrets.items():
-        if is_encryption_key(key, runner.key_fields) and isinstance(value, str) and value:
-            own = env.get(ENCRYPTION_KEY_ENV)
-            if own and own != value:
-                env[CALLER_KEY_ENV] = own
-            env[ENCRYPTION_KEY_ENV] = value  # never in the runner file
+    _, given = take_encryption_key(runner.stripped_secrets, runner.spec_params)
+    if given:
+        own = settings.encryption_key()
+        if own and own != given[ENCRYPTION_KEY_ENV]:
+            env[CALLER_KEY_ENV] = own
+        env.update(given)  # never in the runner file
     return env
 
 
@@ -298,23 +301,23 @@ def run(skill_name: str, action: str, overrides: str, parent_job_id: str | None,
         results_root: str | None,
         name: str | None, tags: tuple[str, ...], wait: bool, dry_run: bool, fmt: str,
         algorithm: str | None = None, max_trials: int | None = None, max_epochs: int | None = None,
-        workspace: str | None = None) -> None:
+        workspace: str | None = None, automl_option_items: tuple[str, ...] = ()) -> None:
     """Generate the runner for SKILL's ACTION with OVERRIDES and execute it (same path as generate + python).
 
     The runner is kept in $SKILLBANK_STATE_DIR/runners/ (its name is printed) so
     the exact job can be rerun. A secret given as encryption_key in OVERRIDES
     reaches the runner through its environment only. Exit status: the runner's
-    (0 ok, 1 job failed, 2 not launched / invalid, 3 AutoML engine missing).
+    (0 ok, 1 job failed, 2 not launched / invalid).
     """
     inputs = (skill_name, action, overrides, parent_job_id, platform, automl_policy, request, results_root)
     with _json_errors(fmt):
         options = platform_options(platform, platform_option_items)
         given = read_overrides(overrides)  # once: stdin cannot be read twice
-        budget = automl_budget(algorithm, max_trials, max_epochs, workspace)
+        budget = automl_budget(algorithm, max_trials, max_epochs, workspace, automl_option_items)
         runner, path = save_runner(lambda file_name: _generate(*inputs, file_name, given=given, fmt=fmt, name=name,
                                                                tags=tags, automl=budget, platform_options=options))
     for key in runner.stripped_secrets:
-        if not is_encryption_key(key, runner.key_fields):
+        if not is_encryption_key(key, runner.spec_params):
             click.echo(f"warning: {key}: secret value left out; give it through the environment", err=True)
     click.echo(f"runner: {path}", err=True)
     argv = runner_command(path, fmt=fmt, dry_run=dry_run, wait=wait)

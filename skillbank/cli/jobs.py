@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 import time
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -231,17 +231,8 @@ def wait(job_id: str, timeout: float | None, poll: float, quiet: bool, fmt: str)
     except (JobNotFoundError, PlatformError) as exc:
         raise _fail(exc, job_id) from None
     record = job_api.get_job(job_id)
-    result = {"id": job_id, "status": status, "results_dir": record["results_dir"],
-              "results_uri": record["results_uri"], "checkpoints": record["checkpoints"]}
-    if status == ERROR:
-        result["failure"] = job_api.get_failure_analysis(job_id)
-    if fmt == "json":
-        _echo_json(result)
-    else:
-        _echo(f"{job_id}: {status}")
-        if status == ERROR:
-            _echo(f"failure: {result['failure']['category']}: {result['failure']['suggestion']}")
-    sys.exit(0 if status == COMPLETE else 1)
+    _ended(job_id, status, {"id": job_id, "status": status, "results_dir": record["results_dir"],
+                            "results_uri": record["results_uri"], "checkpoints": record["checkpoints"]}, fmt)
 
 
 @jobs.command("resume")
@@ -276,13 +267,21 @@ def resume(job_id: str, wait: bool, poll: float, fmt: str) -> None:
         _echo(f"{new_id}: resumes {job_id} from {result['checkpoint'] or '(no checkpoint: starts over)'}")
     status = job_api.wait(new_id, poll=poll, on_progress=lambda e: _echo(f"[{new_id[:8]}] {_progress_line(e)}",
                                                                           err=True))
+    _ended(new_id, status, result, fmt)
+
+
+def _ended(job_id: str, status: str, result: dict[str, Any], fmt: str) -> NoReturn:
+    """Say how a followed job ended (``result`` with its status and an Error's failure analysis) and exit:
+    0 when it is Complete, 1 otherwise."""
     result["status"] = status
     if status == ERROR:
-        result["failure"] = job_api.get_failure_analysis(new_id)
+        result["failure"] = job_api.get_failure_analysis(job_id)
     if fmt == "json":
         _echo_json(result)
     else:
-        _echo(f"{new_id}: {status}")
+        _echo(f"{job_id}: {status}")
+        if status == ERROR:
+            _echo(f"failure: {result['failure']['category']}: {result['failure']['suggestion']}")
     sys.exit(0 if status == COMPLETE else 1)
 
 

@@ -10,6 +10,7 @@ from typing import Any
 import click
 
 from skillbank.cli.bank import BadInput
+from skillbank.runtime.sdk.platforms import PLATFORMS
 from skillbank.runtime.sdk.platforms.options import (
     PlatformOptionError,
     check_platform_options,
@@ -19,7 +20,7 @@ from skillbank.runtime.sdk.platforms.options import (
 
 
 def _keys_help() -> str:
-    keys = "; ".join(f"{p}: {', '.join(platform_option_names(p))}" for p in ("slurm", "docker", "kubernetes"))
+    keys = "; ".join(f"{p}: {', '.join(platform_option_names(p))}" for p in PLATFORMS if platform_option_names(p))
     return (f"A setting of the platform, repeatable ({keys}). E.g. --platform-option gpus=0 for CPU-only "
             "nodes (no GPU request). Embedded in the runner; a key the platform does not take is an error.")
 

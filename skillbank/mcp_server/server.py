@@ -27,6 +27,7 @@ from mcp.shared.exceptions import MCPError
 from skillbank import __version__
 from skillbank.mcp_server.resources import read_skill_resource, skill_resources
 from skillbank.mcp_server.tools import TOOLS, Tool, ToolError
+from skillbank.runtime.errors import SkillbankError
 from skillbank.runtime.sdk.secrets import redact_obj, redact_text, secret_values
 
 NAME = "skillbank"
@@ -107,7 +108,7 @@ async def _call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.Cal
         return _error(str(exc), **exc.data)
     except click.ClickException as exc:  # a CLI helper's one-line usage error (e.g. a runner path that is a folder)
         return _error(exc.format_message())
-    except (LookupError, ValueError, RuntimeError, OSError) as exc:  # the bank's errors: one clear line each
+    except (SkillbankError, OSError) as exc:  # the bank's errors and the machine's: one clear line each
         return _error(str(exc).strip("'\""))
     except Exception as exc:  # noqa: BLE001 - anything else is a bug: logged on stderr, reported by type
         log.exception("tool %s failed", tool.name)

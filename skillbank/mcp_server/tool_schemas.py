@@ -41,11 +41,11 @@ def overrides_schema(skill: Skill, action: str) -> dict[str, Any]:
     """The JSON Schema of ``skill``'s ``action`` overrides: typed dotted keys the action reads, no secrets."""
     full = skill.schema(action)
     reads = skill.fields_read(action)
-    key_fields = {field for field, function in skill.spec_params(action).items() if function == "key"}
+    spec_params = skill.spec_params(action)
     data_sources = skill.data_sources(action)
     properties: dict[str, Any] = {}
     for key, prop in leaf_schemas(full).items():
-        if not reads_field(key, reads) or key in key_fields or is_secret_field(key):
+        if not reads_field(key, reads) or is_secret_field(key, spec_params):
             continue
         leaf = {name: copy.deepcopy(prop[name]) for name in _LEAF_KEYWORDS if name in prop}
         description = str(prop.get("description") or prop.get("title") or "")
@@ -102,20 +102,49 @@ def platform_options_branches() -> list[dict[str, Any]]:
 
 
 def automl_budget() -> dict[str, Any]:
-    """The ``automl`` argument of run_job/generate_runner: the budget of a train that routes to AutoML."""
-    from skillbank.runtime.automl.algorithms import ALGORITHMS, DEFAULT_ALGORITHM
+    """The ``automl`` argument of run_job/generate_runner: the AutoML engine's options (AutoMLOptions fields a
+    runner embeds) for a train that routes to AutoML. A test keeps these keys and the dataclass in step."""
+    from skillbank.runtime.automl.algorithms import ALGORITHMS
+    from skillbank.runtime.automl.options import AutoMLOptions
+
+    defaults = AutoMLOptions()
+
+    def count(minimum: int, text: str) -> dict[str, Any]:
+        return {"type": "integer", "minimum": minimum, "description": text}
 
     return {
         "type": "object",
-        "description": "AutoML budget, used when train routes to AutoML (see resolve_policy); embedded in the "
-                       "runner like `skillbank run --algorithm/--max-trials/--max-epochs/--workspace`.",
+        "description": "AutoML engine options, used when train routes to AutoML (see resolve_policy); embedded in "
+                       "the runner like `skillbank run --algorithm/--max-trials/--max-epochs/--workspace` and "
+                       "`--automl-option KEY=VALUE`.",
         "properties": {
-            "algorithm": {"type": "string", "enum": list(ALGORITHMS), "default": DEFAULT_ALGORITHM},
-            "max_trials": {"type": "integer", "minimum": 1, "description": "Trials in all, the baseline included."},
-            "max_epochs": {"type": "integer", "minimum": 1, "description": "Epochs of a fully trained trial "
-                                                                           "(default: an epoch count in request, "
-                                                                           "else train.num_epochs)."},
+            "algorithm": {"type": "string", "enum": list(ALGORITHMS), "default": defaults.algorithm},
+            "metric": {"type": "string", "default": defaults.metric,
+                       "description": "accuracy / m_accuracy (an evaluate job per trial), or a training KPI: val_acc, "
+                                      "val_loss, train_acc, train_loss (faster: no evaluate job)."},
+            "direction": {"type": "string", "enum": ["maximize", "minimize"],
+                          "description": "Default: minimize for *loss metrics, maximize otherwise."},
+            "max_trials": count(1, "Trials in all, the baseline included."),
+            "max_epochs": count(1, "Epochs of a fully trained trial (default: an epoch count in request, else "
+                                   "train.num_epochs)."),
+            "min_epochs": count(1, "The first rung (hyperband, asha, bohb)."),
+            "reduction_factor": count(2, "Hyperband/ASHA keep 1/N of the trials at each rung."),
+            "max_concurrent": count(1, "Trials running at once."),
+            "hyperparameters": {"type": "array", "items": {"type": "string"},
+                                "description": "Schema keys searched besides the schema's defaults."},
+            "param_ranges": {"type": "object", "description": "Key -> range, e.g. {\"train.optim.lr\": "
+                                                              "{\"valid_min\": 0.0001, \"valid_max\": 0.01}}."},
+            "override_disabled": {"type": "boolean", "description": "Allow parameters listed as AutoML-disabled."},
             "workspace": {"type": "string", "description": "Folder of the study; the same folder resumes it."},
+            "storage": {"type": "string", "description": "Optuna RDB URL shared by several workers, without a "
+                                                         "password (give it as PGPASSWORD in the environment)."},
+            "study_name": {"type": "string", "description": "The study's name inside storage."},
+            "test_dataset": {"type": "string", "description": "Evaluate's test set (default: the val set)."},
+            "baseline": {"type": "boolean", "description": "Run the base spec as trial 0 (default: true)."},
+            "seed": {"type": "integer", "description": "The sampler's seed."},
+            "poll_interval": {"type": "number", "exclusiveMinimum": 0,
+                              "description": "Seconds between progress updates and looks at remote jobs."},
+            "max_failures_in_a_row": count(1, "Stop after this many failed trials in a row with one cause."),
         },
         "additionalProperties": False,
     }

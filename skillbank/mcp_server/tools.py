@@ -12,7 +12,6 @@ secret value in every result.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from collections.abc import Callable
@@ -21,6 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from skillbank.mcp_server import tool_schemas as ts
+from skillbank.runtime.errors import SkillbankError
+from skillbank.runtime.sdk.platforms import PLATFORMS
 from skillbank.runtime.sdk.secrets import ENCRYPTION_KEY_ENV, is_secret_field
 from skillbank.runtime.skills import Skill
 
@@ -29,7 +30,7 @@ LAUNCH_TIMEOUT_S = 900.0  # a runner only validates, stages inputs and launches:
 POLL_S = 1.0
 
 
-class ToolError(Exception):
+class ToolError(SkillbankError):
     """A tool call that cannot be answered; the message is one line, ``data`` goes to the structured result."""
 
     def __init__(self, message: str, **data: Any) -> None:
@@ -76,13 +77,13 @@ def _overrides(skill: Skill, action: str, args: dict[str, Any]) -> dict[str, Any
     from skillbank.runtime.validation import normalize_overrides
 
     given = dict(args.get("overrides") or {})
-    key_fields = {f for f, function in skill.spec_params(action).items() if function == "key"}
+    spec_params = skill.spec_params(action)
     try:
         keys = list(normalize_overrides(skill, action, given))
     except (LookupError, ValueError):  # a schema that cannot be read is reported by validation itself
         keys = list(given)
     for key in [*given, *keys]:
-        if key in key_fields or is_secret_field(key):
+        if is_secret_field(key, spec_params):
             raise ToolError(
                 f"overrides.{key}: secrets are not taken as tool arguments (they would pass through the agent's "
                 f"context); set {ENCRYPTION_KEY_ENV} (or the AWS_* credentials) in the MCP server's environment",
@@ -230,8 +231,8 @@ def follow_job(job_id: str, report: Report, timeout: float | None = None) -> dic
 
 def follow_automl(launch: dict[str, Any], report: Report, timeout: float | None = None) -> dict[str, Any]:
     """Follow a detached AutoML run through its workspace files, reporting trials as progress."""
-    from skillbank.runtime.automl.engine import format_progress
-    from skillbank.runtime.automl.status import StatusError, read_status
+    from skillbank.runtime.automl.progress import format_progress
+    from skillbank.runtime.automl.status import StatusError, process_alive, read_status
 
     workspace, pid = Path(str(launch.get("workspace"))), launch.get("pid")
     progress = _Monotonic(report)
@@ -247,7 +248,7 @@ def follow_automl(launch: dict[str, Any], report: Report, timeout: float | None 
             progress(info["finished"] + min(running, 0.99), info["max_trials"], format_progress(info))
             if info.get("state") != "running":  # finished, stopped, interrupted, or its process is gone
                 return info
-        elif not _process_alive(pid):
+        elif not process_alive(pid):
             log = workspace / "automl.log"
             tail = _tail(log.read_text(errors="replace")) if log.is_file() else ""
             raise ToolError(f"the AutoML run (pid {pid}) ended before it wrote its state in {workspace}"
@@ -256,18 +257,6 @@ def follow_automl(launch: dict[str, Any], report: Report, timeout: float | None 
             return {**(info or {}), "waited": f"AutoML run in {workspace} still running after {timeout}s",
                     "follow": launch.get("follow")}
         time.sleep(POLL_S)
-
-
-def _process_alive(pid: Any) -> bool:
-    if not _is_int(pid) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def job_status(args: dict[str, Any], report: Report) -> dict[str, Any]:
@@ -318,11 +307,10 @@ def sample_data(args: dict[str, Any], report: Report) -> dict[str, Any]:
 # -- the registry -----------------------------------------------------------------------------
 
 _READ_ONLY = {"readOnlyHint": True, "openWorldHint": False}
-_PLATFORMS = ("local", "docker", "slurm", "kubernetes")
 
 
 def _tools() -> list[Tool]:
-    launch = ts.launch_arguments(_PLATFORMS)
+    launch = ts.launch_arguments(tuple(PLATFORMS))
     job_result = ts.result_schema(
         {"id": {"type": "string"}, "status": ts.JOB_STATUS, "results_dir": {"type": "string"},
          "checkpoints": {"type": "array", "items": {"type": "string"}}, "checkpoint": ts.NULLABLE_STRING,

@@ -57,16 +57,11 @@ OVERRIDES = {
     'dataset.workers': 0,
 }
 LABELS = {'name': None, 'tags': []}  # the job's --name and --tag, shown by `skillbank jobs list`
-AUTOML_OPTIONS = {}  # AutoML route: algorithm, max_trials, max_epochs, workspace
+AUTOML_OPTIONS = {}  # AutoML route: the engine options given (AutoMLOptions fields)
 # --platform-option values: the platform's settings (slurm partition, gpus=0, docker cli ...), checked at launch
 PLATFORM_OPTIONS = {}
 
-AUTOML_ENGINE_MISSING = (
-    'AutoML route selected but the AutoML engine is not '
-    'installed; rerun with --automl-policy off for direct '
-    'training'
-)
-EXIT_JOB_FAILED, EXIT_NOT_LAUNCHED, EXIT_NO_AUTOML = 1, 2, 3
+EXIT_JOB_FAILED, EXIT_NOT_LAUNCHED = 1, 2
 
 
 def parse_args(argv):
@@ -136,20 +131,6 @@ def progress_line(event):
     if len(parts) == 1 and message:
         parts.append(message)
     return f"{parts[0]} " + "  ".join(parts[1:]) if len(parts) > 1 else ""
-
-
-def check_spec(out):
-    """Build and validate the full spec from the packaged schema/template before anything launches."""
-    from skillbank.runtime.skills import Skill
-    from skillbank.runtime.validation import SpecValidationError, resolve_spec
-
-    skill = Skill.load(SKILL)
-    try:
-        resolve_spec(skill, ACTION, OVERRIDES)
-    except SpecValidationError as exc:
-        out.say(f"error: {exc}")
-        return False
-    return True
 
 
 def dry_run(jobs, launch, out):
@@ -241,16 +222,8 @@ def run_direct(args, out):
 
 def run_automl_route(args, out):
     """Train through the AutoML engine (tao-run-automl): a study of train jobs, each through create_job()."""
-    try:
-        from skillbank.runtime.automl import engine
-    except ImportError as exc:
-        if not (exc.name or "").startswith("skillbank.runtime.automl"):
-            raise
-        engine = None
-    if engine is None or not hasattr(engine, "run_automl"):
-        out.say(f"error: {AUTOML_ENGINE_MISSING}")
-        out.summary({"skill": SKILL, "action": ACTION, "route": ROUTE, "error": AUTOML_ENGINE_MISSING})
-        return EXIT_NO_AUTOML
+    from skillbank.runtime.automl import engine
+
     out.say(f"{SKILL} train goes to AutoML ({POLICY['target']}): {POLICY['reason']}")
 
     def show(event):
@@ -259,20 +232,22 @@ def run_automl_route(args, out):
             out.last_progress = line
             out.say(f"[automl] {line}")
 
-    stopped = getattr(engine, "AutoMLStopped", ())
-    labels = {f"job_{k}": v for k, v in LABELS.items() if v}  # every trial job carries the runner's name and tags
-    options = {"platform": PLATFORM, "platform_options": PLATFORM_OPTIONS, "results_root": args.results_root,
-               **AUTOML_OPTIONS, **labels}
+    # The embedded options, and what the runner sets itself: every trial job runs on its platform, under its
+    # results root, with its name and tags.
+    options = engine.AutoMLOptions.from_dict({
+        **AUTOML_OPTIONS, "platform": PLATFORM, "platform_options": PLATFORM_OPTIONS,
+        "results_root": args.results_root, "job_name": LABELS["name"], "job_tags": LABELS["tags"],
+    }, where="AUTOML_OPTIONS")
     try:
         # the plan first (nothing starts): the budget is printed before any trial runs
-        plan = result = engine.run_automl(SKILL, OVERRIDES, dry_run=True, **options)
+        plan = result = engine.run_automl(SKILL, OVERRIDES, options, dry_run=True)
         budget = plan.get("budget") or {}
         out.say(f"AutoML budget: algorithm {plan.get('algorithm')}, {plan.get('max_trials')} trials (the baseline "
                 f"included), {budget.get('max_epochs')} epochs per fully trained trial; "
                 f"workspace {plan.get('workspace')}")
         if not args.dry_run:
-            result = engine.run_automl(SKILL, OVERRIDES, wait=not args.no_wait, on_progress=show, **options)
-    except stopped as exc:  # repeated trial failures with one cause: report it, exit non-zero
+            result = engine.run_automl(SKILL, OVERRIDES, options, wait=not args.no_wait, on_progress=show)
+    except engine.AutoMLStopped as exc:  # repeated trial failures with one cause: report it, exit non-zero
         out.say(f"error: {exc}")
         out.summary({"skill": SKILL, "action": ACTION, "route": ROUTE, "automl": getattr(exc, "summary", None)})
         return EXIT_JOB_FAILED
@@ -297,18 +272,20 @@ def run_automl_route(args, out):
 
 
 def main(argv=None):
+    from skillbank.runtime.errors import SkillbankError
+
     args = parse_args(argv)
     out = Reporter(args.format)
     try:
-        if not check_spec(out):
-            return EXIT_NOT_LAUNCHED
+        # The spec is validated once, where the job is made (create_job, or the AutoML engine's base spec).
         if ROUTE == "automl":
             return run_automl_route(args, out)
         return run_direct(args, out)
     except BrokenPipeError:  # the reader went away (e.g. `| head`); nothing left to report to
         return EXIT_NOT_LAUNCHED
-    except (LookupError, ValueError, RuntimeError, OSError) as exc:
-        # SDK errors (missing parent job, platform tool absent, S3) are one clear line each
+    except (SkillbankError, OSError) as exc:
+        # skillbank's errors (an invalid spec, a missing parent job, a platform tool absent, S3) and the
+        # machine's are one clear line each
         out.say(f"error: {exc}")
         out.summary({"skill": SKILL, "action": ACTION, "route": ROUTE, "error": str(exc)})
         return EXIT_NOT_LAUNCHED

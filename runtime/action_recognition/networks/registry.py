@@ -6,6 +6,8 @@ from types import MappingProxyType
 
 from torch import nn
 
+from skillbank.runtime.errors import SkillbankError
+
 from .i3d import i3d
 from .resnet import resnet2d, resnet3d
 
@@ -20,8 +22,10 @@ BACKBONES: Mapping[str, Mapping[str, ClassifierBuilder]] = MappingProxyType({
 })
 
 
-class ModelConfigError(ValueError):
+class ModelConfigError(SkillbankError, ValueError):
     """A model setting that cannot be built; the message names the key, the value and what is allowed."""
+
+    exit_code = 2  # the spec cannot run as written
 
 
 def build_classifier(name: str, input_type: str, in_channels: int, num_classes: int,

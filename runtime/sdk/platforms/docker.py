@@ -11,11 +11,11 @@ only; their values come from the environment of the CLI process.
 from __future__ import annotations
 
 import json
-import os
 import re
 import shlex
 from pathlib import Path
 
+from skillbank.runtime import settings
 from skillbank.runtime.sdk.platforms.base import (
     CANCELED,
     COMPLETE,
@@ -53,7 +53,7 @@ class DockerPlatform(SubmittingPlatform):
 
     def __init__(self, shm_size: str | None = None, stop_timeout_s: int = 10, *, cli: str = "docker",
                  image: str = "", gpus: int | None = None, network: str = "", mounts: str = ""):
-        self.shm_size = shm_size or os.environ.get("SKILLBANK_DOCKER_SHM_SIZE", "8g")
+        self.shm_size = shm_size or settings.docker_shm_size()
         self.stop_timeout_s = stop_timeout_s
         # the CLI's name is rendered unquoted: it is checked here too, not only by get_platform
         given = {"cli": cli, "image": image, "gpus": gpus, "network": network, "mounts": mounts}

@@ -12,10 +12,10 @@ and ``gpus`` (0: no GPU limit) override the request's.
 from __future__ import annotations
 
 import json
-import os
 import posixpath
 from pathlib import Path
 
+from skillbank.runtime import settings
 from skillbank.runtime.sdk.platforms.base import (
     CANCELED,
     COMPLETE,
@@ -51,7 +51,7 @@ class KubernetesPlatform(SubmittingPlatform):
 
     def __init__(self, namespace: str | None = None, *, image: str = "", gpus: int | None = None, pvc: str = "",
                  pvc_mount: str = ""):
-        self.namespace = namespace or os.environ.get("SKILLBANK_K8S_NAMESPACE", "")
+        self.namespace = namespace or settings.k8s_namespace()
         self.image = image
         self.gpus = gpus  # None: the request's (gpu_spec_key); 0: no GPU limit
         self.pvc = pvc

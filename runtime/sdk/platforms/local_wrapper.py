@@ -48,7 +48,7 @@ def exit_record(returncode: int | None, results_dir: Path) -> dict:
 PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 
 
-def _die_with_parent(parent_pid: int):
+def die_with_parent(parent_pid: int):
     """A ``preexec_fn``: the command gets SIGKILL when its supervisor dies (Linux; elsewhere None)."""
     import ctypes
     import ctypes.util
@@ -73,7 +73,7 @@ def supervise(results_dir: Path, argv: list[str]) -> int:
     with open(results_dir / LOG_NAME, "ab", buffering=0) as log:
         try:
             child = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                     cwd=results_dir, preexec_fn=_die_with_parent(os.getpid()))
+                                     cwd=results_dir, preexec_fn=die_with_parent(os.getpid()))
         except OSError as exc:  # command not found / not executable
             log.write(f"skillbank: cannot start {argv[0]!r}: {exc.strerror or exc}\n".encode())
             write_json_atomic(results_dir / EXIT_MARKER, {**exit_record(127, results_dir), "detail": str(exc)})

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from skillbank.runtime.sdk.platforms import PLATFORMS
 from skillbank.runtime.sdk.platforms.base import PlatformError
 
 
@@ -43,8 +44,8 @@ _GPUS = OptionSpec("GPUs to request per node (default: the spec's gpu_spec_key, 
 _DNS_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
 _MOUNT = r"/[^,:\s]*(:/[^,:\s]*)?(:(ro|rw))?"
 
+# platform -> the options it takes (a platform of PLATFORMS missing here takes none, as local)
 PLATFORM_OPTIONS: dict[str, dict[str, OptionSpec]] = {
-    "local": {},
     "docker": {
         "image": _IMAGE,
         "gpus": _GPUS,
@@ -105,9 +106,9 @@ def parse_platform_options(items: Iterable[str]) -> dict[str, str]:
 
 def check_platform_options(platform: str, options: Mapping[str, Any] | None) -> dict[str, Any]:
     """The options as ``platform`` takes them (counts as int, the rest as str); raises PlatformOptionError."""
-    if platform not in PLATFORM_OPTIONS:
-        raise PlatformOptionError(f"unknown platform {platform!r}; allowed: {', '.join(PLATFORM_OPTIONS)}")
-    table = PLATFORM_OPTIONS[platform]
+    if platform not in PLATFORMS:
+        raise PlatformOptionError(f"unknown platform {platform!r}; allowed: {', '.join(PLATFORMS)}")
+    table = PLATFORM_OPTIONS.get(platform, {})
     checked: dict[str, Any] = {}
     for key, value in (options or {}).items():
         spec = table.get(key)
@@ -160,7 +161,8 @@ def parse_mounts(text: str) -> list[tuple[str, str, bool]]:
 def describe_platform_options() -> dict[str, dict[str, str]]:
     """Platform -> option -> one line of help with the values allowed (for --help, docs and MCP schemas)."""
     out: dict[str, dict[str, str]] = {}
-    for platform, table in PLATFORM_OPTIONS.items():
+    for platform in PLATFORMS:
+        table = PLATFORM_OPTIONS.get(platform, {})
         out[platform] = {}
         for key, spec in sorted(table.items()):
             allowed = ("an integer >= 0" if spec.count else ", ".join(spec.choices) if spec.choices else spec.allowed)

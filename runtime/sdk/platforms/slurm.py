@@ -25,6 +25,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from skillbank.runtime import settings
 from skillbank.runtime.sdk.platforms.base import (
     CANCELED,
     COMPLETE,
@@ -75,7 +76,7 @@ class SlurmPlatform(SubmittingPlatform):
 
     def __init__(self, container: str | None = None, *, partition: str = "", account: str = "", time: str = "",
                  gpus: int | None = None, image: str = ""):
-        self.container = container or os.environ.get("SKILLBANK_SLURM_CONTAINER", "")
+        self.container = container or settings.slurm_container()
         if self.container and self.container not in CONTAINERS:
             raise PlatformError(f"SLURM container runtime {self.container!r} is not known "
                                 f"(allowed: {', '.join(CONTAINERS)})")
