@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -126,14 +127,28 @@ def test_bayesian_accuracy_from_evaluate_jobs(overrides, tmp_path):
 
 
 @pytest.mark.slow
-def test_asha_prunes_and_promotes_from_the_exact_checkpoint(overrides, tmp_path):
+def test_asha_prunes_and_promotes_from_the_exact_checkpoint(overrides, tmp_path, monkeypatch):
     """Epoch budget 2 in rungs of 1: the baseline is promoted (resumes from its epoch-1 checkpoint); a trial
-    whose learning rate makes val_loss explode is pruned at the first rung and trains no further."""
+    whose learning rate makes val_loss explode is pruned at the first rung and trains no further.
+
+    The run polls once an hour: it ends only because each job's exit wakes it. Trial jobs start warm
+    (forked from a process with the model imported) and write a checkpoint only where their segment ends.
+    """
+    from skillbank.runtime.automl import workers
+    from skillbank.runtime.sdk.platforms.local import launch_record
+
+    monkeypatch.setattr(workers, "HEARTBEAT_S", 3600.0)
     workspace = tmp_path / "ws"
-    summary = run_automl(SKILL, overrides, algorithm="asha", metric="val_loss", max_trials=2, max_epochs=2,
-                         reduction_factor=2, workspace=workspace, seed=3,
-                         param_ranges={"train.optim.lr": {"valid_min": 0.05, "valid_max": 0.1},
-                                       "model.dropout_ratio": {"disabled": True}}, job_tags=["sweep"], **FAST)
+    done: dict = {}
+    run = threading.Thread(target=lambda: done.update(summary=run_automl(
+        SKILL, overrides, algorithm="asha", metric="val_loss", max_trials=2, max_epochs=2, reduction_factor=2,
+        workspace=workspace, seed=3, param_ranges={"train.optim.lr": {"valid_min": 0.05, "valid_max": 0.1},
+                                                   "model.dropout_ratio": {"disabled": True}},
+        job_tags=["sweep"], poll_interval=3600)), daemon=True)
+    run.start()
+    run.join(timeout=600)
+    assert "summary" in done, "the run did not end: it waited for its poll instead of the jobs' exits"
+    summary = done["summary"]
     assert summary["direction"] == "minimize"
     baseline, bad = history(workspace)
     # every trial job names its study, trial and rung; the rung's continuation carries its trial too
@@ -156,6 +171,12 @@ def test_asha_prunes_and_promotes_from_the_exact_checkpoint(overrides, tmp_path)
     assert bad["state"] == "PRUNED" and bad["epochs_trained"] == 1 and len(bad["jobs"]) == 1
     assert bad["values"]["train.optim.lr"] >= 0.05
     assert summary["epochs_trained"] == 3
+    for row in (baseline, bad):
+        for job in row["jobs"]:
+            folder = Path(jobs.get_job(job["job_id"])["results_dir"])
+            assert launch_record(folder)["warm"] is True
+            saved = sorted(p.name for p in (folder / "train").glob("model_epoch_*.pth"))
+            assert [name[:len("model_epoch_000")] for name in saved] == [f"model_epoch_{job['to_epoch'] - 1:03d}"]
 
 
 @pytest.mark.slow
@@ -169,7 +190,9 @@ def test_each_algorithm_runs_a_tiny_study(algorithm, overrides, tmp_path):
     (row,) = history(workspace)
     assert row["state"] == "COMPLETE" and not row["baseline"] and 0.0 <= row["value"] <= 1.0
     assert summary["counts"]["COMPLETE"] == 1
-    assert len(row["jobs"]) == (2 if multi else 1)  # multi-fidelity: one job per rung segment
+    # one job per segment: (0,1),(1,2) where the trial's Hyperband bracket prunes at epoch 1, else (0,2)
+    spans = [(job["from_epoch"], job["to_epoch"]) for job in row["jobs"]]
+    assert spans in ([(0, 1), (1, 2)], [(0, 2)]) if multi else spans == [(0, 1)]
     assert set(row["values"]) == {"model.dropout_ratio", "train.optim.lr"}
     study_config = json.loads((workspace / "automl.json").read_text())["config"]
     assert study_config["algorithm"] == algorithm
@@ -208,7 +231,7 @@ def test_resume_after_the_runner_is_killed_keeps_finished_trials(overrides, tmp_
     overrides_file = tmp_path / "overrides.yaml"
     overrides_file.write_text(yaml.safe_dump(overrides))
     argv = _cli(SKILL, str(overrides_file), "--algorithm", "random", "--metric", "val_acc", "--max-trials", "4",
-                "--max-epochs", "1", "--max-concurrent", "2", "--workspace", str(workspace),
+                "--max-epochs", "3", "--max-concurrent", "2", "--workspace", str(workspace),
                 "--poll-interval", "0.3")
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     runner = subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -25,16 +25,9 @@ TIMEOUT = 300
 
 
 @pytest.fixture
-def overrides_file(sample_data, tmp_path) -> Path:
+def overrides_file(sample_overrides, tmp_path) -> Path:
     path = tmp_path / "overrides.yaml"
-    path.write_text(yaml.safe_dump({
-        "dataset.train_dataset_dir": str(sample_data / "train"),
-        "dataset.val_dataset_dir": str(sample_data / "test"),
-        "dataset.label_map": {"catch": 0, "smile": 1},
-        "dataset.batch_size": 8, "dataset.workers": 0,
-        "model.input_width": 32, "model.input_height": 32,
-        "dataset.augmentation_config.crop_smaller_edge": 32,
-    }))
+    path.write_text(yaml.safe_dump(sample_overrides))
     return path
 
 

@@ -309,6 +309,36 @@ def test_budget_plans():
         algos.budget_plan("tpe", 3)
 
 
+@pytest.mark.parametrize(("algorithm", "max_epochs", "factor"), [("hyperband", 9, 3), ("bohb", 8, 2), ("asha", 8, 2)])
+def test_a_trial_job_ends_exactly_where_the_pruner_can_stop_the_trial(algorithm, max_epochs, factor):
+    """Every epoch is reported and asked about; the pruner stops trials only at the ends of their plan's segments,
+    and (Hyperband) a trial in a later bracket has fewer segments: fewer train jobs and checkpoints."""
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    plan = algos.budget_plan(algorithm, max_epochs, factor)
+    study = optuna.create_study(study_name="automl", pruner=algos.make_pruner(algorithm, plan),
+                                sampler=optuna.samplers.RandomSampler(seed=0))
+    segment_counts, pruned = set(), 0
+    for number in range(24):
+        trial = study.ask()
+        own = algos.trial_plan(plan, study.pruner, study, trial)
+        assert own.max_epochs == max_epochs and set(own.rungs) <= set(plan.rungs)
+        segment_counts.add(len(own.segments))
+        value = (number * 7919) % 13 / 13  # a spread of qualities, the same at every epoch
+        for epoch in range(1, max_epochs):
+            trial.report(value, epoch)
+            if trial.should_prune():
+                assert epoch in own.rungs, (number, epoch, own.rungs)
+                study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+                pruned += 1
+                break
+        else:
+            study.tell(trial, value)
+    assert pruned >= 6
+    assert len(segment_counts) > 1 if algorithm != "asha" else segment_counts == {len(plan.segments)}
+
+
 def test_samplers_and_pruners_per_algorithm(train_schema):
     import optuna
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from fake_skill import fake_skill  # noqa: F401
+from engines import wait_until
 
 from skillbank.cli.jobs import jobs as jobs_cli
 from skillbank.runtime.sdk import jobs
@@ -20,19 +20,9 @@ from skillbank.runtime.sdk.platforms.base import CANCELED, COMPLETE, ERROR, RUNN
 from skillbank.runtime.sdk.platforms.local import LocalPlatform, launch_record
 
 
-def _wait_for(predicate, timeout: float = 20.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def _platform_wait(platform, backend_id, results_dir, timeout=20.0):
-    return _wait_for(lambda: (s := platform.status(backend_id, results_dir)).state != RUNNING and s,
-                     timeout, "the job to end")
+    return wait_until(lambda: (s := platform.status(backend_id, results_dir)).state != RUNNING and s,
+                      timeout, "the job to end")
 
 
 def _group_gone(pgid: int) -> bool:
@@ -88,23 +78,23 @@ def test_job_survives_the_process_that_launched_it(tmp_path):
     assert "survived" in platform.logs(backend, results, tail=1)
 
 
-def test_cancel_kills_the_process_group(fake_skill, tmp_path):  # noqa: F811
+def test_cancel_kills_the_process_group(fake_skill, tmp_path):
     job = jobs.create_job(str(fake_skill), "train", {"dataset.train_dir": str(tmp_path), "train.sleep": 30.0})
     record = jobs.get_job(job)
     assert record["status"] == RUNNING
-    pids = _wait_for(lambda: launch_record(Path(record["results_dir"])), what="the launch record")
+    pids = wait_until(lambda: launch_record(Path(record["results_dir"])), 20, "the launch record")
     assert jobs.cancel_job(job) == CANCELED
-    assert _wait_for(lambda: _group_gone(pids["pgid"]), 10, "the process group to exit")
+    assert wait_until(lambda: _group_gone(pids["pgid"]), 10, "the process group to exit")
     assert jobs.get_job_status(job) == CANCELED
     assert jobs.cancel_job(job) == CANCELED  # a second cancel changes nothing
     assert jobs.get_failure_analysis(job)["category"] is None
 
 
-def test_killed_child_ends_in_error_with_analysis(fake_skill, tmp_path):  # noqa: F811
+def test_killed_child_ends_in_error_with_analysis(fake_skill, tmp_path):
     job = jobs.create_job(str(fake_skill), "train", {"dataset.train_dir": str(tmp_path), "train.sleep": 30.0})
     results = Path(jobs.get_job(job)["results_dir"])
-    pids = _wait_for(lambda: launch_record(results), what="the launch record")
-    _wait_for(lambda: "fake model" in jobs.get_job_logs(job), what="the model to start")
+    pids = wait_until(lambda: launch_record(results), 20, "the launch record")
+    wait_until(lambda: "fake model" in jobs.get_job_logs(job), 20, "the model to start")
     os.kill(pids["child_pid"], signal.SIGKILL)
     assert jobs.wait(job, timeout=20, poll=0.1) == ERROR
     analysis = jobs.get_failure_analysis(job)
@@ -114,10 +104,10 @@ def test_killed_child_ends_in_error_with_analysis(fake_skill, tmp_path):  # noqa
     assert jobs.get_job(job)["failure"]["category"] == "signal"
 
 
-def test_lost_process_is_an_error(fake_skill, tmp_path):  # noqa: F811
+def test_lost_process_is_an_error(fake_skill, tmp_path):
     job = jobs.create_job(str(fake_skill), "train", {"dataset.train_dir": str(tmp_path), "train.sleep": 30.0})
     results = Path(jobs.get_job(job)["results_dir"])
-    pids = _wait_for(lambda: launch_record(results), what="the launch record")
+    pids = wait_until(lambda: launch_record(results), 20, "the launch record")
     os.killpg(pids["pgid"], signal.SIGKILL)  # the supervisor dies too: nobody writes an exit marker
     assert jobs.wait(job, timeout=20, poll=0.1) == ERROR
     assert not (results / ".exit").exists()
@@ -125,7 +115,7 @@ def test_lost_process_is_an_error(fake_skill, tmp_path):  # noqa: F811
     assert analysis["category"] == "lost_process" and analysis["exit_code"] is None
 
 
-def test_nonzero_exit_analysis(fake_skill, tmp_path):  # noqa: F811
+def test_nonzero_exit_analysis(fake_skill, tmp_path):
     job = jobs.create_job(str(fake_skill), "train", {"dataset.train_dir": str(tmp_path), "train.fail_code": 3,
                                                      "num_epochs": 1})
     assert jobs.wait(job, timeout=30, poll=0.1) == ERROR
@@ -143,7 +133,7 @@ def test_unknown_job_id_is_named():
     assert result.exit_code == 1 and "unknown job id 'nope-123'" in result.output
 
 
-def test_cli_list_show_logs_wait_cancel(fake_skill, tmp_path):  # noqa: F811
+def test_cli_list_show_logs_wait_cancel(fake_skill, tmp_path):
     runner = CliRunner()
     done = jobs.create_job(str(fake_skill), "train", {"dataset.train_dir": str(tmp_path), "num_epochs": 1})
     result = runner.invoke(jobs_cli, ["wait", done, "--poll", "0.1", "--format", "json"])
@@ -173,7 +163,7 @@ def test_cancel_escalates_to_sigkill_when_sigterm_is_ignored(tmp_path):
     code = ("import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print('ready', flush=True); "
             "time.sleep(60)")
     backend = platform.launch(LaunchRequest(job_id="j", command=[sys.executable, "-c", code], results_dir=tmp_path))
-    _wait_for(lambda: "ready" in platform.logs(backend, tmp_path), what="the command to start")
+    wait_until(lambda: "ready" in platform.logs(backend, tmp_path), 20, "the command to start")
     started = time.monotonic()
     platform.cancel(backend, tmp_path)
     assert time.monotonic() - started < 8

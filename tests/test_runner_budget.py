@@ -1,9 +1,9 @@
-"""AutoML budget as options: `generate`/`run` --algorithm --max-trials --max-epochs --workspace, embedded as data."""
+"""AutoML options in runners: `generate`/`run` --algorithm --max-trials --max-epochs --workspace and
+--automl-option KEY=VALUE, checked by AutoMLOptions and embedded as data (AUTOML_OPTIONS)."""
 from __future__ import annotations
 
 import ast
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -76,10 +76,37 @@ def test_bad_options_are_usage_errors(tmp_path, args, message):
 
 
 def test_generate_runner_checks_the_options_it_is_given():
-    with pytest.raises(GenerationError, match="--max-trials: invalid value 0; allowed: an integer >= 1"):
+    with pytest.raises(GenerationError, match="max_trials=0; allowed: an integer >= 1"):
         generate_runner(SKILL, "train", TRAIN, automl_options={"max_trials": 0})
-    with pytest.raises(GenerationError, match="seed: unknown; allowed: algorithm, max_trials, max_epochs"):
-        generate_runner(SKILL, "train", TRAIN, automl_options={"seed": 1})
+    with pytest.raises(GenerationError, match="option\\(s\\) sed: unknown; allowed: algorithm, metric, direction"):
+        generate_runner(SKILL, "train", TRAIN, automl_options={"sed": 1})
+    # the runner sets these from its own --platform ... --tag: an embedded copy could only disagree
+    with pytest.raises(GenerationError, match="platform: the runner sets them from its --platform"):
+        generate_runner(SKILL, "train", TRAIN, automl_options={"platform": "slurm"})
+    with pytest.raises(GenerationError, match="storage: a database URL with a password is never embedded"):
+        generate_runner(SKILL, "train", TRAIN, automl_options={"storage": "postgresql://u:hunter2pass@db/optuna"})
+
+
+def test_any_engine_option_is_embedded_and_regenerated_as_automl_option(tmp_path):
+    """Options without a flag of their own (max_concurrent, metric ...) reach the runner as --automl-option; they
+    used to need $SKILLBANK_AUTOML_OPTIONS in the runner's environment, which no longer exists."""
+    from skillbank.runtime.automl.options import AutoMLOptions
+
+    runner, _ = _generate(tmp_path, TRAIN, "--max-trials", "2", "--automl-option", "max_concurrent=2",
+                          "--automl-option", "metric=val_acc",
+                          "--automl-option", "hyperparameters=[dataset.batch_size]")
+    text = runner.read_text()
+    embedded = _embedded(text, "AUTOML_OPTIONS")
+    assert embedded == {"metric": "val_acc", "max_trials": 2, "max_concurrent": 2,
+                        "hyperparameters": ["dataset.batch_size"]}
+    assert AutoMLOptions.from_dict(embedded).max_concurrent == 2
+    assert "--automl-option max_concurrent=2" in text and "--automl-option metric=val_acc" in text
+    bad = CliRunner().invoke(main, ["generate", SKILL, "train", str(tmp_path / "ov.json"), "--automl-option",
+                                    "max_concurent=2"])
+    assert bad.exit_code == 2 and "max_concurent: unknown; allowed:" in bad.output
+    given = AutoMLOptions(algorithm="asha", max_concurrent=3)  # the dataclass itself is taken too
+    generated = generate_runner(SKILL, "train", TRAIN, automl_options=given)
+    assert _embedded(generated.text, "AUTOML_OPTIONS") == {"algorithm": "asha", "max_concurrent": 3}
 
 
 def test_dry_run_prints_the_effective_budget_and_starts_nothing(tmp_path, sample_data):
@@ -103,8 +130,7 @@ def test_a_runner_with_max_trials_2_max_epochs_1_runs_exactly_that_budget(tmp_pa
     workspace = tmp_path / "ws"
     runner, _ = _generate(tmp_path, overrides, "--algorithm", "random", "--max-trials", "2", "--max-epochs", "1",
                           "--workspace", str(workspace))
-    result = subprocess.run([sys.executable, str(runner)], capture_output=True, text=True, timeout=900,
-                            env={**os.environ, "SKILLBANK_AUTOML_OPTIONS": json.dumps({"max_trials": 5})})
+    result = subprocess.run([sys.executable, str(runner)], capture_output=True, text=True, timeout=900)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     lines = result.stdout.strip().splitlines()
     assert any(line.startswith("AutoML budget: algorithm random, 2 trials") and "1 epochs" in line for line in lines)

@@ -18,8 +18,9 @@ import yaml
 
 from skillbank.runtime.action_recognition import action_errors
 from skillbank.runtime.action_recognition.spec_io import SpecError, experiment_spec, load_config
-from skillbank.runtime.action_recognition.status_log import StatusWriter, read_status, tao_date_time
+from skillbank.runtime.action_recognition.status_log import StatusWriter, tao_date_time
 from skillbank.runtime.config.loading import ConfigError, to_dict
+from skillbank.runtime.sdk.status_file import read_status_events
 
 REFERENCE = Path(__file__).resolve().parent / "fixtures" / "tao" / "reference"
 
@@ -49,7 +50,7 @@ def test_writer_keeps_the_last_kpi_and_repeats_it(tmp_path):
     assert events[2]["kpi"] == {"val_loss": 0.5, "val_acc": 0.75}  # repeated from the Eval line
     assert events[3]["kpi"] == events[4]["kpi"] == {"train_loss": 0.4, "train_acc": 0.5}  # replaced, then repeated
     assert {e["verbosity"] for e in events} == {"INFO"}
-    assert read_status(tmp_path) == events
+    assert read_status_events(tmp_path) == events
 
 
 def test_writer_of_another_rank_writes_nothing_and_numpy_values_are_plain(tmp_path, monkeypatch):
@@ -59,7 +60,7 @@ def test_writer_of_another_rank_writes_nothing_and_numpy_values_are_plain(tmp_pa
     assert not (tmp_path / "status.json").exists()
     monkeypatch.setenv("LOCAL_RANK", "0")
     StatusWriter(tmp_path).write("RUNNING", "Test metrics generated.", kpi={"m_accuracy": np.float32(72.222)})
-    assert read_status(tmp_path)[0]["kpi"]["m_accuracy"] == pytest.approx(72.222, abs=1e-4)
+    assert read_status_events(tmp_path)[0]["kpi"]["m_accuracy"] == pytest.approx(72.222, abs=1e-4)
 
 
 # -- the action wrapper --------------------------------------------------------------------------
@@ -75,7 +76,7 @@ def test_wrapper_writes_experiment_yaml_and_tao_start_and_end_lines(tmp_path):
                                             final_fields=lambda r: {"checkpoint": r["checkpoint"]})
     assert (code, result) == (0, {"checkpoint": "/x/model_epoch_000_step_00002.pth"})
     folder = tmp_path / "evaluate"
-    events = read_status(folder)
+    events = read_status_events(folder)
     assert [(e["status"], e["message"]) for e in events] == [
         ("STARTED", "Starting Action Recognition evaluate."), ("RUNNING", "Test metrics generated."),
         ("RUNNING", "Evaluate finished successfully.")]
@@ -102,7 +103,7 @@ def test_wrapper_failure_lines_carry_tao_prefixes_and_our_exit_codes(tmp_path, e
         raise error
 
     assert action_errors.run_action(_cfg(tmp_path), "train", body) == (code, None)
-    last = read_status(tmp_path / "train")[-1]
+    last = read_status_events(tmp_path / "train")[-1]
     assert (last["status"], last["message"]) == ("FAILURE", f"{prefix}{error}")
     traced = [r for r in caplog.records if r.exc_info]
     assert bool(traced) == (code == 1 and not isinstance(error, (ConfigError,)))  # no traceback for bad settings
@@ -116,14 +117,15 @@ def test_sigterm_and_ctrl_c_are_tao_interruptions(tmp_path):
     before = signal.getsignal(signal.SIGTERM)
     assert action_errors.run_action(_cfg(tmp_path), "train", terminated) == (1, None)
     assert signal.getsignal(signal.SIGTERM) == before  # restored
-    last = read_status(tmp_path / "train")[-1]
+    last = read_status_events(tmp_path / "train")[-1]
     assert (last["status"], last["message"]) == ("FAILURE", "User/System interruption: Train was interrupted")
 
     def ctrl_c(status):
         raise KeyboardInterrupt
 
     assert action_errors.run_action(_cfg(tmp_path), "inference", ctrl_c, final_fields=dict) == (1, None)
-    assert read_status(tmp_path / "inference")[-1]["message"] == "User/System interruption: Inference was interrupted"
+    last = read_status_events(tmp_path / "inference")[-1]
+    assert last["message"] == "User/System interruption: Inference was interrupted"
 
 
 def test_wrapper_without_any_results_dir_is_a_settings_error(tmp_path):
@@ -269,7 +271,7 @@ def tao_train_lines() -> list[dict]:
 
 
 def test_automl_reads_val_metrics_per_epoch_from_tao_lines():
-    from skillbank.runtime.automl.engine import epoch_kpis
+    from skillbank.runtime.automl.trials import epoch_kpis
 
     epochs, last = epoch_kpis(tao_train_lines())
     assert [(n, kpi.get("val_acc")) for n, kpi in epochs] == [(1, None), (2, 0.75), (3, None)]
@@ -278,7 +280,7 @@ def test_automl_reads_val_metrics_per_epoch_from_tao_lines():
 
 
 def test_progress_view_joins_an_epoch_spread_over_three_lines():
-    from skillbank.runtime.sdk.jobs import progress_view
+    from skillbank.runtime.sdk.status_file import progress_view
 
     lines = tao_train_lines()
     view = progress_view(lines[:7])  # after epoch 1's Train metrics line
@@ -293,7 +295,7 @@ def test_progress_view_joins_an_epoch_spread_over_three_lines():
 
 def test_cli_progress_line_counts_epochs_from_one():
     from skillbank.cli.jobs import _progress_line
-    from skillbank.runtime.sdk.jobs import progress_view
+    from skillbank.runtime.sdk.status_file import progress_view
 
     lines = tao_train_lines()
     assert _progress_line(progress_view(lines[:7])) == (

@@ -12,7 +12,9 @@ Checkpoints (:class:`CheckpointSaver`):
   best ones.
 
 Every file is written to a temporary name in its folder and renamed into place, so a process killed at
-any moment leaves either the previous file or the new one, never a truncated checkpoint.
+any moment leaves either the previous file or the new one, never a truncated checkpoint. That makes
+Lightning's own atomic save (the whole checkpoint serialised in memory first, then copied to the file)
+a second copy of a 90 MB file for nothing: :class:`DirectCheckpointIO` writes straight to the file.
 """
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+from lightning_fabric.plugins import TorchCheckpointIO
 
 from skillbank.runtime.config.loading import ConfigError
 
@@ -119,6 +122,21 @@ def _place_copy(source: Path, target: Path) -> None:
     except OSError:
         shutil.copyfile(source, tmp)
     os.replace(tmp, target)
+
+
+class DirectCheckpointIO(TorchCheckpointIO):
+    """Lightning's checkpoint writer, minus its in-memory copy: ``torch.save`` straight to the (temporary) file.
+
+    Only :class:`CheckpointSaver` saves, always to a local temporary name that it renames into place.
+    """
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        import torch
+
+        if storage_options is not None or "://" in str(path):  # not ours: Lightning's way
+            super().save_checkpoint(checkpoint, path, storage_options)
+            return
+        torch.save(checkpoint, path)
 
 
 class CheckpointSaver(pl.Callback):

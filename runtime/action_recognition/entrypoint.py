@@ -111,11 +111,34 @@ def run_action(action: str, spec: str | None, overrides: list[str]) -> int:
         return 2
 
 
+def preload() -> None:
+    """Import what the actions run on (torch, Lightning, the model, its data) and run nothing.
+
+    A warm job starter (the local platform's warm_server) calls it once, then forks each job from itself;
+    it must start no thread and touch no GPU, which a fork would not carry over.
+    """
+    import pytorch_lightning  # noqa: F401 - imported for the forks, not used here
+    import torch  # noqa: F401
+
+    from . import callbacks, checkpoint_io, evaluate, lightning_module, pretrained, spec_io, train  # noqa: F401
+    from .data import datamodule  # noqa: F401
+
+
 def main(argv: list[str] | None = None) -> int:
+    """Run the command line ``argv`` (default: this process's); returns the exit code.
+
+    Run as the command itself (``argv`` None: the console script, ``python -m``), the process ends here,
+    without the interpreter's teardown (fast_exit.py): a job's end is not a second late.
+    """
     args = build_parser().parse_args(argv)
     if args.spec is None and not args.overrides:
         build_parser().parse_args([args.action, "--help"])
-    return run_action(args.action, args.spec, list(args.overrides))
+    code = run_action(args.action, args.spec, list(args.overrides))
+    if argv is None:
+        from skillbank.runtime.fast_exit import exit_now
+
+        exit_now(code)
+    return code
 
 
 if __name__ == "__main__":

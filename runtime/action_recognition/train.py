@@ -107,6 +107,8 @@ def quiet_lightning() -> None:
     warnings.filterwarnings("ignore", message=r".*isinstance\(treespec, LeafSpec\)` is deprecated")
     # A TAO checkpoint names TAO's ModelCheckpoint callback; its state is not needed to resume here.
     warnings.filterwarnings("ignore", message=r".*callbacks used to create the checkpoint need to be provided")
+    # The LightningModule normalises clips after the device transfer, by design, beside the DataModule.
+    warnings.filterwarnings("ignore", message=r".*overridden `on_after_batch_transfer` in `LightningModule` but")
     for name in ("pytorch_lightning", "lightning.pytorch"):
         for handler in logging.getLogger(name).handlers:
             if not any(isinstance(f, _DropLightningTips) for f in handler.filters):
@@ -131,7 +133,7 @@ def build_trainer(cfg: ExperimentConfig, out: Path, steps_per_epoch: int, extra_
     """The Lightning Trainer of a spec: devices, epochs, validation and checkpoint intervals, loggers."""
     import pytorch_lightning as pl
 
-    from .callbacks import CheckpointSaver, TrainStatus
+    from .callbacks import CheckpointSaver, DirectCheckpointIO, TrainStatus
     from .devices import trainer_devices
     from .experiment_loggers import build_loggers
 
@@ -146,6 +148,7 @@ def build_trainer(cfg: ExperimentConfig, out: Path, steps_per_epoch: int, extra_
         gradient_clip_val=t.clip_grad_norm or None,
         gradient_clip_algorithm="norm",
         callbacks=callbacks,
+        plugins=[DirectCheckpointIO()],
         logger=build_loggers(cfg, out),
         enable_checkpointing=False,  # our CheckpointSaver writes the exact file names
         enable_progress_bar=sys.stdout.isatty(),

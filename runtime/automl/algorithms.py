@@ -31,14 +31,17 @@ from skillbank.runtime.automl.search_space import (
     grid_points,
     raw_value,
 )
+from skillbank.runtime.errors import SkillbankError
 
 ALGORITHMS = ("bayesian", "hyperband", "asha", "bohb", "random", "grid")
 MULTI_FIDELITY = ("hyperband", "asha", "bohb")
 DEFAULT_ALGORITHM = "bayesian"
 
 
-class AlgorithmError(ValueError):
+class AlgorithmError(SkillbankError, ValueError):
     """An unknown algorithm or a budget it cannot run with."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -146,6 +149,29 @@ def make_pruner(algorithm: str, plan: BudgetPlan):
                                                       reduction_factor=plan.reduction_factor,
                                                       min_early_stopping_rate=0)
     return optuna.pruners.NopPruner()
+
+
+def trial_plan(plan: BudgetPlan, pruner: Any, study: Any, trial: Any) -> BudgetPlan:
+    """The plan of one trial: Hyperband's (and BOHB's) trials prune only at the rungs of their bracket.
+
+    Hyperband puts each trial in a bracket (from the study's name and the trial's number) whose Successive
+    Halving starts at rung ``min_epochs * reduction_factor**bracket``; a trial's train jobs end only where
+    it can be stopped, so a trial in a later bracket runs fewer, longer segments (fewer jobs and
+    checkpoints). Other algorithms, or an Optuna that no longer exposes the bracket, keep ``plan``.
+    """
+    import optuna
+
+    if not plan.multi_fidelity or not isinstance(pruner, optuna.pruners.HyperbandPruner):
+        return plan
+    try:  # Optuna's own bracket choice, so the segments end exactly where its pruner can stop the trial
+        if not pruner._pruners:
+            pruner._try_initialization(study)
+        bracket = pruner._get_bracket_id(study, trial)
+        first = plan.min_epochs * plan.reduction_factor ** pruner._pruners[bracket]._min_early_stopping_rate
+    except (AttributeError, IndexError, TypeError):
+        return plan
+    rungs = tuple(r for r in plan.rungs if r >= first)
+    return BudgetPlan(plan.max_epochs, plan.min_epochs, plan.reduction_factor, rungs, (*rungs, plan.max_epochs))
 
 
 def grid_resolution(space: list[ParamSpec], max_trials: int) -> int:

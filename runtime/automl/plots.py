@@ -17,22 +17,23 @@ from skillbank.runtime.automl.workspace import PLOTS_DIR
 
 def write_plots(workspace: Path, rows: list[dict[str, Any]], space: list[dict[str, Any]], *, metric: str,
                 direction: str) -> list[Path]:
-    """Write every plot under ``<workspace>/plots``; returns their paths."""
-    import matplotlib
+    """Write every plot under ``<workspace>/plots``; returns their paths.
 
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
+    Figures are drawn without pyplot (no GUI backend, no global figure state), which also spares the run
+    pyplot's import at its end.
+    """
+    from matplotlib.figure import Figure
 
     folder = Path(workspace) / PLOTS_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    written = [_objective(plt, folder, rows, metric, direction)]
+    written = [_objective(Figure(figsize=(7, 4)), folder, rows, metric, direction)]
     for spec in space:
-        written.append(_parameter(plt, folder, rows, spec, metric))
+        written.append(_parameter(Figure(figsize=(6, 4)), folder, rows, spec, metric))
     return written
 
 
-def _objective(plt, folder: Path, rows: list[dict[str, Any]], metric: str, direction: str) -> Path:
-    fig, ax = plt.subplots(figsize=(7, 4))
+def _objective(fig: Any, folder: Path, rows: list[dict[str, Any]], metric: str, direction: str) -> Path:
+    ax = fig.subplots()
     done = [r for r in rows if r["state"] == "COMPLETE" and _finite(r["value"])]
     pruned = [r for r in rows if r["state"] == "PRUNED" and _finite(r["last_intermediate"])]
     failed = [r for r in rows if r["state"] == "FAIL"]
@@ -68,14 +69,13 @@ def _objective(plt, folder: Path, rows: list[dict[str, Any]], metric: str, direc
     path = folder / "objective.png"
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return path
 
 
-def _parameter(plt, folder: Path, rows: list[dict[str, Any]], spec: dict[str, Any], metric: str) -> Path:
+def _parameter(fig: Any, folder: Path, rows: list[dict[str, Any]], spec: dict[str, Any], metric: str) -> Path:
     name = spec["name"]
     done = [r for r in rows if r["state"] == "COMPLETE" and _finite(r["value"]) and name in r["values"]]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    ax = fig.subplots()
     if spec.get("kind") == "categorical":
         labels = [str(c) for c in spec.get("choices", [])]
         index = {label: i for i, label in enumerate(labels)}
@@ -97,7 +97,6 @@ def _parameter(plt, folder: Path, rows: list[dict[str, Any]], spec: dict[str, An
     path = folder / f"param_{re.sub(r'[^A-Za-z0-9_.-]', '_', name)}.png"
     fig.tight_layout()
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return path
 
 

@@ -43,15 +43,18 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from skillbank.runtime.errors import SkillbankError
+from skillbank.runtime.sdk.secrets import is_secret_field
 from skillbank.runtime.validation import leaf_schemas
 
 # Keys the engine owns per trial: searching them would fight the budget plan or the job layout.
 ENGINE_KEYS = {
     "train.num_epochs": "the engine sets it per trial from max_epochs (the epoch budget)",
     "train.resume_training_checkpoint_path": "the engine sets it when a trial resumes",
+    "train.checkpoint_interval": "the engine saves a checkpoint where each train job's rung segment ends",
+    "train.checkpoint_interval_unit": "the engine saves a checkpoint where each train job's rung segment ends",
     "results_dir": "each job gets its own results folder",
     "train.results_dir": "each job gets its own results folder",
-    "encryption_key": "a secret, never a hyperparameter",
 }
 CUSTOM_RANGE_KEYS = ("valid_min", "valid_max", "valid_options", "option_weights", "log", "disabled")
 _LR_LIKE = re.compile(r"^(lr|learning_rate|base_lr|init_lr|max_lr|min_lr|.*_lr|weight_decay|wd)$")
@@ -60,8 +63,10 @@ _DERIVE_FACTOR_FLOAT = 10.0
 _DERIVE_FACTOR_INT = 4
 
 
-class SearchSpaceError(ValueError):
+class SearchSpaceError(SkillbankError, ValueError):
     """A hyperparameter or custom range that cannot be searched; the message names the key and what is allowed."""
+
+    exit_code = 2
 
 
 @dataclass(frozen=True)
@@ -161,7 +166,7 @@ def eligible_parameters(schema: dict[str, Any], *, override_disabled: bool = Fal
     disabled = set() if override_disabled else disabled_parameters(schema)
     return sorted(
         key for key, prop in leaf_schemas(schema).items()
-        if searchable_type(prop) and key not in disabled and key not in ENGINE_KEYS
+        if searchable_type(prop) and key not in disabled and key not in ENGINE_KEYS and not is_secret_field(key)
     )
 
 
@@ -175,8 +180,9 @@ def check_parameter(schema: dict[str, Any], name: str, *, override_disabled: boo
         hints = difflib.get_close_matches(name, list(leaves), n=3, cutoff=0.6)
         hint = f"; did you mean {' or '.join(repr(h) for h in hints)}?" if hints else ""
         raise SearchSpaceError(f"{name}: unknown parameter{hint} (allowed: a dotted leaf key of the train schema)")
-    if name in ENGINE_KEYS:
-        raise SearchSpaceError(f"{name}: cannot be searched: {ENGINE_KEYS[name]}")
+    if name in ENGINE_KEYS or is_secret_field(name):
+        why = ENGINE_KEYS.get(name, "a secret, never a hyperparameter")
+        raise SearchSpaceError(f"{name}: cannot be searched: {why}")
     prop = leaves[name]
     if not override_disabled and name in disabled_parameters(schema):
         raise SearchSpaceError(

@@ -13,10 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from skillbank.runtime.automl import workspace as ws
+from skillbank.runtime.errors import SkillbankError
 
 
-class StatusError(LookupError):
+class StatusError(SkillbankError, LookupError):
     """A folder that holds no AutoML workspace."""
+
+    exit_code = 2
 
 
 def read_status(workspace: Path) -> dict[str, Any]:
@@ -29,7 +32,7 @@ def read_status(workspace: Path) -> dict[str, Any]:
     rows = ws.read_json(workspace / ws.HISTORY_JSON) or []
     best_rec = ws.read_json(workspace / ws.BEST_REC)
     info = {k: v for k, v in state.items() if k not in ("config",)}
-    info["alive"] = _alive(state.get("pid")) if state.get("state") == "running" else False
+    info["alive"] = process_alive(state.get("pid")) if state.get("state") == "running" else False
     if state.get("state") == "running" and not info["alive"]:
         info["state"] = "not running (the runner exited; rerun the same command to resume)"
     info["trials"] = [{k: r.get(k) for k in ("trial", "state", "baseline", "value", "values", "epochs_trained",
@@ -41,7 +44,8 @@ def read_status(workspace: Path) -> dict[str, Any]:
     return info
 
 
-def _alive(pid: Any) -> bool:
+def process_alive(pid: Any) -> bool:
+    """Whether the process ``pid`` (an AutoML run's, from its state file) still exists on this machine."""
     if not isinstance(pid, int) or pid <= 0:
         return False
     try:

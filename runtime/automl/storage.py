@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from skillbank.runtime.automl.workspace import redact_url
+from skillbank.runtime.errors import SkillbankError
 
 _DRIVERS = {  # SQLAlchemy driver name -> the pip package that provides it (else the missing module's name)
     "postgresql": "psycopg[binary]", "postgresql+psycopg": "psycopg[binary]", "postgresql+psycopg2": "psycopg2-binary",
@@ -28,8 +29,10 @@ _DRIVERS = {  # SQLAlchemy driver name -> the pip package that provides it (else
 LOCK_FILE = ".worker.lock"
 
 
-class StudyStorageError(RuntimeError):
+class StudyStorageError(SkillbankError, RuntimeError):
     """The study storage cannot be opened (message: one line with the masked URL and the cause)."""
+
+    exit_code = 2
 
 
 class WorkspaceInUseError(StudyStorageError):
@@ -61,10 +64,28 @@ def open_storage(url: str) -> Any:
         kwargs["connect_args"] = {"connect_timeout": 10}
     try:
         with _schema_lock(url, kwargs):
-            return optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
+            storage = optuna.storages.RDBStorage(url, engine_kwargs=kwargs)
     except Exception as exc:  # noqa: BLE001 - every way of not reaching the database becomes one line
         cause = " ".join(str(getattr(exc, "orig", None) or exc).split())
         raise StudyStorageError(f"cannot open the study storage {shown}: {cause[:300]}") from None
+    if parsed.get_backend_name() == "sqlite":
+        _write_ahead(storage.engine)
+    return storage
+
+
+def _write_ahead(engine: Any) -> None:
+    """SQLite in write-ahead-log mode with ``synchronous=NORMAL`` (as the job store): a commit no longer waits
+    for the disk (about 20 ms each, dozens per trial), and a crash still leaves a consistent study."""
+    import sqlalchemy
+
+    def pragmas(connection: Any, _record: Any) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    sqlalchemy.event.listen(engine, "connect", pragmas)
+    engine.dispose()  # the connections opened while Optuna made its tables reconnect with the pragmas
 
 
 @contextlib.contextmanager

@@ -20,7 +20,10 @@ import click
 
 from skillbank.cli.bank import FORMAT, BadInput, emit_json, load_skill, read_overrides
 from skillbank.cli.platform_options import PLATFORM_OPTION, platform_options
-from skillbank.runtime.automl.algorithms import ALGORITHMS, DEFAULT_ALGORITHM
+from skillbank.runtime.automl.algorithms import ALGORITHMS
+from skillbank.runtime.automl.options import AutoMLOptions
+
+DEFAULTS = AutoMLOptions()  # every flag's default comes from the options dataclass
 
 
 class DefaultToRun(click.Group):
@@ -75,18 +78,21 @@ def _numbers(value: Any) -> Any:
 @automl.command("run")
 @click.argument("skill_name", metavar="SKILL")
 @click.argument("overrides", metavar="OVERRIDES")
-@click.option("--algorithm", type=click.Choice(ALGORITHMS), default=DEFAULT_ALGORITHM, show_default=True)
-@click.option("--metric", default="accuracy", show_default=True,
+@click.option("--algorithm", type=click.Choice(ALGORITHMS), default=DEFAULTS.algorithm, show_default=True)
+@click.option("--metric", default=DEFAULTS.metric, show_default=True,
               help="accuracy / m_accuracy (evaluate job), or val_acc / val_loss / train_acc / train_loss (training "
                    "KPI, no evaluate job).")
 @click.option("--direction", type=click.Choice(["maximize", "minimize"]),
               help="Default: minimize for *loss metrics, maximize otherwise.")
-@click.option("--max-trials", type=int, default=6, show_default=True, help="Trials in all, the baseline included.")
+@click.option("--max-trials", type=int, default=DEFAULTS.max_trials, show_default=True,
+              help="Trials in all, the baseline included.")
 @click.option("--max-epochs", type=int, help="Epochs of a fully trained trial (default: train.num_epochs).")
-@click.option("--min-epochs", type=int, default=1, show_default=True, help="First rung (multi-fidelity).")
-@click.option("--reduction-factor", type=int, default=3, show_default=True,
+@click.option("--min-epochs", type=int, default=DEFAULTS.min_epochs, show_default=True,
+              help="First rung (multi-fidelity).")
+@click.option("--reduction-factor", type=int, default=DEFAULTS.reduction_factor, show_default=True,
               help="Hyperband/ASHA: keep 1/N of the trials at each rung.")
-@click.option("--max-concurrent", type=int, default=1, show_default=True, help="Trials running at once.")
+@click.option("--max-concurrent", type=int, default=DEFAULTS.max_concurrent, show_default=True,
+              help="Trials running at once.")
 @click.option("--hyperparameters", "hyperparameters", multiple=True, metavar="KEY[,KEY...]",
               help="Search these automl_enabled leaves too (besides the schema's defaults).")
 @click.option("--param-range", "param_ranges", multiple=True, metavar="KEY=MAPPING",
@@ -97,14 +103,16 @@ def _numbers(value: Any) -> Any:
                    "Default: <results root>/automl/<skill>-<algorithm>-<hash>.")
 @click.option("--storage", metavar="URL", help="Optuna RDB URL shared by several workers (default: DIR/study.db).")
 @click.option("--study-name", metavar="NAME", help="Study name inside --storage (default: automl).")
-@click.option("--platform", default="local", show_default=True)
+@click.option("--platform", default=DEFAULTS.platform, show_default=True)
 @PLATFORM_OPTION
 @click.option("--results-root", metavar="PATH", help="Where the jobs' results folders go.")
 @click.option("--test-dataset", metavar="PATH", help="Evaluate's test set (default: dataset.val_dataset_dir).")
 @click.option("--no-baseline", is_flag=True, help="Do not run the default spec as trial 0.")
-@click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--poll-interval", type=float, default=1.0, show_default=True, help="Seconds between job polls.")
-@click.option("--max-failures-in-a-row", type=int, default=3, show_default=True,
+@click.option("--seed", type=int, default=DEFAULTS.seed, show_default=True)
+@click.option("--poll-interval", type=float, default=DEFAULTS.poll_interval, show_default=True,
+              help="Seconds between progress updates and looks at remote jobs (a local job's end wakes the run "
+                   "at once).")
+@click.option("--max-failures-in-a-row", type=int, default=DEFAULTS.max_failures_in_a_row, show_default=True,
               help="Stop after this many failed trials in a row with the same cause.")
 @FORMAT
 def run(skill_name: str, overrides: str, algorithm: str, metric: str, direction: str | None, max_trials: int,
@@ -123,7 +131,8 @@ def run(skill_name: str, overrides: str, algorithm: str, metric: str, direction:
     (e.g. postgresql://user@host/db) and --study-name and its own
     --workspace; together they run exactly --max-trials trials.
     """
-    from skillbank.runtime.automl.engine import AutoMLError, AutoMLStopped, print_progress_line, run_automl
+    from skillbank.runtime.automl.engine import AutoMLError, AutoMLStopped, run_automl
+    from skillbank.runtime.automl.progress import print_progress_line
     from skillbank.runtime.automl.search_space import SearchSpaceError
     from skillbank.runtime.automl.storage import StudyStorageError
     from skillbank.runtime.validation import SpecValidationError
@@ -131,19 +140,17 @@ def run(skill_name: str, overrides: str, algorithm: str, metric: str, direction:
     skill = load_skill(skill_name)
     spec_overrides = read_overrides(overrides)
     _interrupt_on_sigterm()
-    names = [n.strip() for item in hyperparameters for n in item.split(",") if n.strip()]
-    ranges = dict(parse_param_range(item) for item in param_ranges)
     try:
-        summary = run_automl(
-            skill, spec_overrides, algorithm=algorithm, metric=metric, direction=direction, max_trials=max_trials,
-            max_epochs=max_epochs, min_epochs=min_epochs, reduction_factor=reduction_factor,
-            max_concurrent=max_concurrent, hyperparameters=names, param_ranges=ranges,
+        options = AutoMLOptions(
+            algorithm=algorithm, metric=metric, direction=direction, max_trials=max_trials, max_epochs=max_epochs,
+            min_epochs=min_epochs, reduction_factor=reduction_factor, max_concurrent=max_concurrent,
+            hyperparameters=hyperparameters, param_ranges=dict(parse_param_range(item) for item in param_ranges),
             override_disabled=override_disabled, workspace=workspace, storage=storage, study_name=study_name,
             platform=platform, platform_options=platform_options(platform, platform_option_items),
-            results_root=results_root, baseline=not no_baseline, test_dataset=test_dataset,
-            seed=seed, poll_interval=poll_interval, max_failures_in_a_row=max_failures_in_a_row,
-            on_progress=print_progress_line(sys.stderr),
+            results_root=results_root, baseline=not no_baseline, test_dataset=test_dataset, seed=seed,
+            poll_interval=poll_interval, max_failures_in_a_row=max_failures_in_a_row,
         )
+        summary = run_automl(skill, spec_overrides, options, on_progress=print_progress_line(sys.stderr))
     except StudyStorageError as exc:  # a database that cannot be used: one line, exit 2
         raise BadInput(str(exc)) from None
     except (AutoMLError, SearchSpaceError, SpecValidationError) as exc:

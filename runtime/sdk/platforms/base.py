@@ -1,9 +1,13 @@
 """The one small interface every platform implements: launch, status, logs, cancel."""
 from __future__ import annotations
 
+import contextlib
 from abc import ABC, abstractmethod
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from skillbank.runtime.errors import SkillbankError
 
 PENDING, RUNNING, COMPLETE, ERROR, CANCELED = "Pending", "Running", "Complete", "Error", "Canceled"
 STATUSES = (PENDING, RUNNING, COMPLETE, ERROR, CANCELED)
@@ -15,7 +19,7 @@ EXIT_MARKER = ".exit"  # JSON {exit_code, ...} written when the command ends
 CANCEL_MARKER = ".cancel"  # written before a cancel is sent, so a killed job reads as Canceled
 
 
-class PlatformError(RuntimeError):
+class PlatformError(SkillbankError, RuntimeError):
     """A launch, status or cancel request the platform could not carry out (message is one line)."""
 
 
@@ -72,3 +76,13 @@ class Platform(ABC):
     def render(self, request: LaunchRequest) -> str:
         """The submission this platform would make (``--dry-run`` prints it)."""
         return " ".join(request.command)
+
+    def exit_fd(self, backend_id: str, results_dir: Path) -> int | None:
+        """A file descriptor that becomes readable when the job ends (the caller closes it), or None when
+        this platform cannot tell: a follower then looks again after its poll interval."""
+        return None
+
+    def keep_warm(self, programs: list[str], log: Path | None = None) -> AbstractContextManager[None]:
+        """While inside, jobs of ``programs`` may start from a process that has their imports done (local
+        only; see warm_start.py); elsewhere nothing changes. ``log`` takes what such a process prints."""
+        return contextlib.nullcontext()

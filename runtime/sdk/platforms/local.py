@@ -11,6 +11,7 @@ SIGKILL.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -21,6 +22,7 @@ import sys
 import time
 from pathlib import Path
 
+from skillbank.runtime.sdk.platforms import warm_start
 from skillbank.runtime.sdk.platforms.base import (
     CANCEL_MARKER,
     CANCELED,
@@ -54,8 +56,12 @@ class LocalPlatform(Platform):
         results_dir = Path(request.results_dir)
         results_dir.mkdir(parents=True, exist_ok=True)
         env = self._environment(request.env)
-        argv = [sys.executable, "-m", WRAPPER_MODULE, str(results_dir), "--",
-                *self._resolve_command(request.command, env)]
+        command = self._resolve_command(request.command, env)
+        starter = warm_start.starter_for(command, env, request.env, request.nodes * request.tasks_per_node)
+        pid = starter.launch(results_dir, command, env) if starter is not None else None
+        if pid is not None:
+            return str(pid)  # forked by a warm server (keep_warm): the same contract as local_wrapper's
+        argv = [sys.executable, "-m", WRAPPER_MODULE, str(results_dir), "--", *command]
         with open(results_dir / LOG_NAME, "ab") as log:
             try:
                 proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
@@ -64,6 +70,10 @@ class LocalPlatform(Platform):
                 raise PlatformError(f"cannot start the local job supervisor: {exc}") from exc
         _CHILDREN[proc.pid] = proc
         return str(proc.pid)
+
+    def keep_warm(self, programs: list[str], log: Path | None = None):
+        """Jobs of ``programs`` start from warm servers while inside (warm_start.py)."""
+        return warm_start.keep_warm(programs, self._environment({}), log)
 
     @staticmethod
     def _environment(extra: dict[str, str]) -> dict[str, str]:
@@ -104,6 +114,15 @@ class LocalPlatform(Platform):
                 return PlatformStatus(CANCELED, detail="canceled")
             return PlatformStatus(ERROR, detail=f"process {backend_id} is gone and left no exit marker")
         return status_from_marker(marker)
+
+    def exit_fd(self, backend_id: str, results_dir: Path) -> int | None:
+        """A pidfd of the job's supervisor (readable once it has exited); readable at once for an ended job."""
+        if not hasattr(os, "pidfd_open"):
+            return None  # not Linux: the follower polls
+        if read_exit_marker(Path(results_dir)) is None and self._alive(backend_id, results_dir):
+            with contextlib.suppress(ProcessLookupError):
+                return os.pidfd_open(int(backend_id))
+        return os.eventfd(1)  # it has ended already: a descriptor that is readable now
 
     def _alive(self, backend_id: str, results_dir: Path) -> bool:
         try:
@@ -228,7 +247,9 @@ def _is_our_wrapper(pid: int, results_dir: Path) -> bool:
         cmdline = proc.joinpath("cmdline").read_bytes().split(b"\0")
     except (OSError, IndexError):
         return True
-    return WRAPPER_MODULE.encode() in cmdline and str(results_dir).encode() in cmdline
+    if WRAPPER_MODULE.encode() in cmdline and str(results_dir).encode() in cmdline:
+        return True
+    return warm_start.is_warm_supervisor(pid, results_dir, cmdline)
 
 
 def launch_record(results_dir: Path) -> dict | None:
