@@ -2,8 +2,9 @@
 
 Lightning: ``train.build_trainer`` + ``ActionRecognitionModule`` + ``ActionDataModule`` exactly as
 ``action_recognition train`` runs them (status/log callbacks, CSV/TensorBoard loggers, metric logging,
-a checkpoint at the end). Plain loop: the same network, SGD settings, DataLoader and epochs, written
-by hand (forward, cross-entropy, backward, step; scheduler per epoch; one torch.save at the end).
+a checkpoint at the end). Plain loop: the same network, SGD settings, DataLoader, normalisation of the
+uint8 clips and epochs, written by hand (normalise, forward, cross-entropy, backward, step; scheduler
+per epoch; one torch.save at the end).
 Both load data in the main process, so decoding costs the same on both sides. Runs alternate
 (plain first in even rounds, Lightning first in odd ones) and each side reports its best round: on a
 shared machine other load only ever slows a run down, so the best round is the least disturbed one.
@@ -70,6 +71,7 @@ def _plain(cfg, out: Path) -> float:
     import torch.nn.functional as F
 
     from skillbank.runtime.action_recognition.data.datamodule import ActionDataModule
+    from skillbank.runtime.action_recognition.data.normaliser import ClipNormaliser
     from skillbank.runtime.action_recognition.networks import build_model
     from skillbank.runtime.action_recognition.train import _seed_and_flags
 
@@ -82,11 +84,13 @@ def _plain(cfg, out: Path) -> float:
                                 weight_decay=optim.weight_decay)
     scheduler = torch.optim.lr_scheduler.MultiStepLR(optimizer, list(optim.lr_steps), optim.lr_decay)
     loader = datamodule.train_dataloader()
+    normalise = ClipNormaliser.from_config(cfg)
     clips = 0
     start, cpu = time.perf_counter(), time.process_time()
     model.train()
     for _ in range(EPOCHS):
         for inputs, labels in loader:
+            inputs = normalise(inputs)
             logits = model(*[inputs[name] for name in model.input_names])
             loss = F.cross_entropy(logits, labels)
             optimizer.zero_grad(set_to_none=True)

@@ -27,6 +27,7 @@ from skillbank.runtime.action_recognition.data.datasets import (
 )
 from skillbank.runtime.action_recognition.data.errors import DataError
 from skillbank.runtime.action_recognition.data.layout import scan_labelled, scan_unlabelled
+from skillbank.runtime.action_recognition.data.normaliser import ClipNormaliser
 from skillbank.runtime.action_recognition.data.sampling import (
     ClipSpec,
     eval_clip_indices,
@@ -34,7 +35,14 @@ from skillbank.runtime.action_recognition.data.sampling import (
     train_clip_indices,
     train_indices,
 )
-from skillbank.runtime.action_recognition.data.transforms import ClipTransform, Geometry
+from skillbank.runtime.action_recognition.data.transforms import (
+    ClipTransform,
+    Geometry,
+    Normalisation,
+    flow_clip,
+    normalise,
+    rgb_clip,
+)
 from skillbank.runtime.action_recognition.sample_data import make_sample_data
 from skillbank.runtime.config.action_recognition import ExperimentConfig
 
@@ -295,7 +303,6 @@ def test_same_crop_and_flip_for_every_frame_and_both_streams(tmp_path: Path, cro
     cfg = config(root, model_type="joint", rgb_seq_length=2, of_seq_length=4)
     aug = cfg.dataset.augmentation_config
     aug.train_crop_type, aug.scales, aug.horizontal_flip_prob = crop, [0.5, 0.75, 1.0], 0.5
-    aug.rgb_input_mean, aug.rgb_input_std, aug.of_input_mean, aug.of_input_std = [0.5] * 3, [0.5] * 3, [0.5], [0.5]
     clip = ClipSpec.from_model_config(cfg.model)
     videos = scan_labelled(root, {"catch": 0}, clip)
     dataset = ClipDataset(videos, clip, ClipTransform.from_config(cfg, train=True), train=True, clips_per_video=24)
@@ -306,11 +313,11 @@ def test_same_crop_and_flip_for_every_frame_and_both_streams(tmp_path: Path, cro
         rgb, flow = inputs["rgb"].view(3, 2, 12, 14), inputs["of"].view(2, 4, 12, 14)  # channel-major
         assert torch.equal(rgb[:, 0], rgb[:, 1]) and all(torch.equal(flow[:, 0], flow[:, t]) for t in range(4))
         v = flow[1, 0]
-        assert torch.allclose(rgb[0, 0], v, atol=1e-6)  # same region, same flip in both streams
+        assert torch.equal(rgb[0, 0], v)  # same region, same flip in both streams
         u = flow[0, 0]
-        flipped = torch.allclose(u, -v, atol=1e-6)  # u' = 255 - u is -x after (x/255-.5)/.5
-        assert flipped or torch.allclose(u, v, atol=1e-6)
-        outcomes.add((flipped, round(float(v.sum()), 3)))
+        flipped = torch.equal(u, 255 - v)  # a flip mirrors u and negates it: u' = 255 - u
+        assert flipped or torch.equal(u, v)
+        outcomes.add((flipped, int(v.sum())))
     assert {f for f, _ in outcomes} == {True, False}  # both flips happen
     assert len(outcomes) > 2 or crop == "no_crop"  # crops differ between draws
 
@@ -321,28 +328,29 @@ def test_flip_mirrors_and_negates_flow_u():
     transform = ClipTransform.from_config(cfg, train=True)
     u = Image.fromarray(np.array([[100, 150, 200], [0, 128, 255]], np.uint8))
     v = Image.fromarray(np.array([[10, 20, 30], [40, 50, 60]], np.uint8))
-    out = transform.flow([u], [v], Geometry(flip=True))[:, 0] * 0.5 + 0.5  # back to x / 255
-    assert np.allclose(out[0] * 255, [[55, 105, 155], [0, 127, 255]])  # 255 - mirrored u
-    assert np.allclose(out[1] * 255, [[30, 20, 10], [60, 50, 40]])  # mirrored v only
+    flip = Geometry(flip=True)
+    out = flow_clip([transform.frame(u, flip)], [transform.frame(v, flip)], flip)[:, 0]
+    assert out.dtype == np.uint8
+    assert np.array_equal(out[0], [[55, 105, 155], [0, 127, 255]])  # 255 - mirrored u
+    assert np.array_equal(out[1], [[30, 20, 10], [60, 50, 40]])  # mirrored v only
 
 
 def test_eval_transform_resizes_like_tao():
     cfg = ExperimentConfig()
     cfg.model.input_height, cfg.model.input_width = 5, 7
     aug = cfg.dataset.augmentation_config
-    aug.rgb_input_mean, aug.rgb_input_std = [], []
     image = Image.fromarray(np.random.default_rng(3).integers(0, 256, (9, 16, 3), dtype=np.uint8))  # 16 x 9
     transform = ClipTransform.from_config(cfg, train=False)
     assert transform.draw((16, 9), np.random.default_rng(0)) == Geometry()  # nothing random in evaluation
-    expected = np.asarray(image.resize((7, 5), Image.BILINEAR), np.float32) / 255  # aspect not kept
-    assert np.array_equal(transform.rgb([image])[:, 0], expected.transpose(2, 0, 1))
+    expected = np.asarray(image.resize((7, 5), Image.BILINEAR))  # aspect not kept
+    assert np.array_equal(rgb_clip([transform.frame(image)])[:, 0], expected.transpose(2, 0, 1))
     # val_center_crop: shorter edge to crop_smaller_edge (long edge int(12 * 16 / 9) = 21), then centre crop
     # at int(round((21 - 7) / 2)) = 7, int(round((12 - 5) / 2)) = round(3.5) = 4
     aug.val_center_crop, aug.crop_smaller_edge = True, 12
     transform = ClipTransform.from_config(cfg, train=False)
     resized = image.resize((21, 12), Image.BILINEAR)
-    expected = np.asarray(resized.crop((7, 4, 14, 9)), np.float32) / 255
-    assert np.array_equal(transform.rgb([image])[:, 0], expected.transpose(2, 0, 1))
+    expected = np.asarray(resized.crop((7, 4, 14, 9)))
+    assert np.array_equal(np.asarray(transform.frame(image)), expected)
     aug.crop_smaller_edge = 3
     with pytest.raises(DataError, match="crop_smaller_edge=3 resizes 16x9 frames to 5x3.*val_center_crop=true"):
         ClipTransform.from_config(cfg, train=False).check_frame_size(16, 9)
@@ -351,38 +359,109 @@ def test_eval_transform_resizes_like_tao():
         training.draw((16, 9), np.random.default_rng(0))
 
 
+def test_a_crop_on_whole_pixels_is_the_resampled_crop(tmp_path: Path):
+    """Frames stored with their smaller edge at crop_smaller_edge: random crops are cut out, same pixels as PIL's
+    bilinear resize of the box (which the crop replaces)."""
+    cfg = ExperimentConfig()
+    cfg.model.input_height, cfg.model.input_width = 12, 14
+    cfg.dataset.augmentation_config.crop_smaller_edge = 16
+    transform = ClipTransform.from_config(cfg, train=True)
+    image = Image.fromarray(np.random.default_rng(4).integers(0, 256, (16, 37, 3), dtype=np.uint8))  # 37 x 16
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        geometry = transform.draw(image.size, rng)
+        left, top, right, bottom = geometry.box
+        box = (left * 37, top * 16, right * 37, bottom * 16)
+        expected = np.asarray(image.resize((14, 12), Image.BILINEAR, box=box))
+        ours = np.asarray(transform.frame(image, geometry))
+        assert np.array_equal(ours, expected[:, ::-1] if geometry.flip else expected)
+
+
+def _jpeg_and_png(folder: Path, size: tuple[int, int]) -> tuple[Path, Path]:
+    """The same smooth picture (gradients and a disc) as a JPEG and a PNG frame."""
+    ys, xs = np.mgrid[0:size[1], 0:size[0]]
+    disc = (xs - size[0] / 3) ** 2 + (ys - size[1] / 2) ** 2 < (size[1] / 4) ** 2
+    picture = np.stack([xs * 255 // size[0], ys * 255 // size[1], np.where(disc, 230, 40)], -1).astype(np.uint8)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = folder / "frame.jpg", folder / "frame.png"
+    for path in paths:
+        Image.fromarray(picture).save(path)
+    return paths
+
+
+def test_large_jpeg_frames_are_decoded_at_a_reduced_scale(tmp_path: Path):
+    jpeg, png = _jpeg_and_png(tmp_path, (128, 96))
+    cfg = ExperimentConfig()
+    cfg.model.input_width, cfg.model.input_height = 28, 21  # a quarter of the frame: libjpeg decodes at 1/4
+    transform = ClipTransform.from_config(cfg, train=False)
+    assert transform.decode_size((128, 96)) == (28, 21)
+    with Image.open(jpeg) as image:
+        _, box = image.draft("RGB", (28, 21))
+        assert image.size == (32, 24)
+        drafted = np.asarray(image.resize((28, 21), Image.BILINEAR, box=box))
+    with Image.open(jpeg) as image:
+        whole = np.asarray(image.resize((28, 21), Image.BILINEAR))  # TAO: every pixel decoded, then resized
+    ours = np.asarray(transform.load(jpeg, "rgb"))
+    assert np.array_equal(ours, drafted) and not np.array_equal(ours, whole)
+    assert np.abs(ours.astype(int) - whole).mean() < 2  # the two downscalings differ by little
+    with Image.open(png) as image:  # PNG has no reduced decode: TAO's pixels
+        expected = np.asarray(image.resize((28, 21), Image.BILINEAR))
+        assert np.array_equal(np.asarray(transform.load(png, "rgb")), expected)
+    cfg.model.input_width, cfg.model.input_height = 70, 50  # under 2x smaller: decoded whole, as TAO
+    with Image.open(jpeg) as image:
+        whole = np.asarray(image.resize((70, 50), Image.BILINEAR))
+    assert np.array_equal(np.asarray(ClipTransform.from_config(cfg, train=False).load(jpeg, "rgb")), whole)
+    gray = ClipTransform.from_config(cfg, train=False).load(jpeg, "u")  # u/v frames are read as L
+    assert (gray.mode, gray.size) == ("L", (70, 50))
+
+
+def test_draft_keeps_what_a_training_crop_uses(tmp_path: Path):
+    jpeg, _ = _jpeg_and_png(tmp_path, (128, 96))
+    cfg = ExperimentConfig()
+    cfg.model.input_width, cfg.model.input_height = 14, 12
+    aug = cfg.dataset.augmentation_config
+    aug.crop_smaller_edge = 24  # random_crop: 32 x 24 resized frame, a 14 x 12 crop of it
+    transform = ClipTransform.from_config(cfg, train=True)
+    geometry = transform.draw((128, 96), np.random.default_rng(0))
+    assert transform.decode_size((128, 96), geometry) == (32, 24)  # decoded at 1/4, not below
+    assert transform.load(jpeg, "rgb", geometry).size == (14, 12)
+    aug.train_crop_type, aug.scales = "multi_scale_crop", [0.25]  # a 24 x 24 square of the frame at 14 x 12
+    transform = ClipTransform.from_config(cfg, train=True)
+    geometry = transform.draw((128, 96), np.random.default_rng(0))
+    assert transform.decode_size((128, 96), geometry) == (75, 48)  # 14 / (24/128), 12 / (24/96): 1/1 decode
+
+
 def test_eval_does_not_alter_flow():
     cfg = ExperimentConfig()
     cfg.model.input_height, cfg.model.input_width = 2, 3
     transform = ClipTransform.from_config(cfg, train=False)
     u = Image.fromarray(np.array([[100, 150, 200], [0, 128, 255]], np.uint8))
     v = Image.fromarray(np.array([[10, 20, 30], [40, 50, 60]], np.uint8))
-    out = transform.flow([u, v], [v, u])  # [2, T, H, W]: u frames, then v frames
-    assert np.allclose((out * 0.5 + 0.5) * 255, [[np.asarray(u), np.asarray(v)], [np.asarray(v), np.asarray(u)]],
-                       atol=1e-4)
+    out = flow_clip([transform.frame(u), transform.frame(v)], [transform.frame(v), transform.frame(u)])  # [2, T, H, W]
+    assert np.array_equal(out, [[np.asarray(u), np.asarray(v)], [np.asarray(v), np.asarray(u)]])
 
 
 def test_normalisation_settings():
-    cfg = ExperimentConfig()
-    cfg.model.input_height = cfg.model.input_width = 1
-    aug = cfg.dataset.augmentation_config
+    aug = ExperimentConfig().dataset.augmentation_config
+
+    def rgb_of(value: int) -> list[float]:
+        return Normalisation.from_augmentation(aug).rgb[:, value].tolist()
+
     aug.rgb_input_mean, aug.rgb_input_std = [0.0, 0.5, 1.0], [1.0, 0.5, 0.25]
-    white = [Image.new("RGB", (1, 1), (255, 255, 255))]
-    assert np.allclose(ClipTransform.from_config(cfg, train=False).rgb(white).ravel(), [1.0, 1.0, 0.0])
+    assert np.allclose(rgb_of(255), [1.0, 1.0, 0.0])
     aug.rgb_input_mean, aug.rgb_input_std = [], [0.5]  # empty mean: no subtraction
-    assert np.allclose(ClipTransform.from_config(cfg, train=False).rgb(white).ravel(), [2.0] * 3)
+    assert np.allclose(rgb_of(255), [2.0] * 3)
     aug.rgb_input_mean, aug.rgb_input_std = [0.25], []  # empty std: no division
-    assert np.allclose(ClipTransform.from_config(cfg, train=False).rgb(white).ravel(), [0.75] * 3)
-    gray = Image.new("RGB", (1, 1), (77, 77, 77))
+    assert np.allclose(rgb_of(255), [0.75] * 3)
     aug.rgb_input_mean, aug.rgb_input_std = [0.485], [0.229]  # TAO's float32 steps: x/255, -mean, /std
     x = (np.float32(77) / np.float32(255) - np.float32(0.485)) / np.float32(0.229)
-    assert np.array_equal(ClipTransform.from_config(cfg, train=False).rgb([gray]).ravel(), [x] * 3)
+    assert rgb_of(77) == [x] * 3
     aug.of_input_mean = [0.1, 0.2, 0.3]
     with pytest.raises(DataError, match=r"of_input_mean: \[0.1, 0.2, 0.3\] needs 1 or 2 values"):
-        ClipTransform.from_config(cfg, train=False)
+        Normalisation.from_augmentation(aug)
     aug.of_input_mean, aug.of_input_std = [0.5], [0.0]
     with pytest.raises(DataError, match="of_input_std.*must be > 0"):
-        ClipTransform.from_config(cfg, train=False)
+        Normalisation.from_augmentation(aug)
 
 
 # -- tensors and loaders -----------------------------------------------------------------------------------
@@ -422,17 +501,58 @@ def test_validation_takes_the_tao_center_clip(tiny: Path):
 
 
 @pytest.mark.parametrize("input_type", ["2d", "3d"])
+def test_normaliser_gives_taos_float32_steps_for_every_value(input_type: str):
+    cfg = ExperimentConfig()
+    cfg.model.input_type = input_type
+    aug = cfg.dataset.augmentation_config
+    aug.rgb_input_mean, aug.rgb_input_std, aug.of_input_mean, aug.of_input_std = [0.1, 0.2, 0.3], [0.7, 0.11, 0.013], \
+        [0.5], []
+    normaliser = ClipNormaliser.from_config(cfg)
+    values = np.random.default_rng(0).permuted(np.tile(np.arange(256, dtype=np.uint8), (2, 5, 3, 2, 4, 1)), axis=-1)
+    for stream, channels in (("rgb", 3), ("of", 2)):
+        clips = values[:, :, :channels].reshape(2, 5, channels, 2, 4, 256)  # [B, N, C, T, H, W]: every value
+        mean, std = (np.asarray(aug.rgb_input_mean, np.float32), np.asarray(aug.rgb_input_std, np.float32)) \
+            if stream == "rgb" else (np.float32([0.5, 0.5]), None)
+        expected = np.stack([normalise(clip, mean, std) for clip in clips.reshape(10, channels, 2, 4, 256)])
+        tensor = torch.from_numpy(clips.copy())
+        if input_type == "2d":
+            tensor = tensor.reshape(2, 5, channels * 2, 4, 256)  # [B, N, C*T, H, W], channel-major
+        for leading in (tensor, tensor[0]):  # [B, N, ...] and [B, ...]
+            out = normaliser.normalise(stream, leading)
+            assert out.dtype == torch.float32 and out.shape == leading.shape
+            assert np.array_equal(out.numpy().reshape(-1), expected[:leading.numel() // expected[0].size].reshape(-1))
+    floats = torch.rand(2, 3)
+    assert normaliser({"rgb": floats})["rgb"] is floats  # already the network's input
+
+
+def test_loaders_yield_uint8_that_the_module_normalises_after_the_transfer(tiny: Path):
+    from skillbank.runtime.action_recognition.lightning_module import ActionRecognitionModule
+
+    cfg = config(tiny, model_type="joint")
+    module = ActionDataModule(cfg)
+    inputs, labels = next(iter(module.train_dataloader()))
+    assert {s: t.dtype for s, t in inputs.items()} == {"rgb": torch.uint8, "of": torch.uint8}
+    (batch,) = next(iter(build_eval_loader(cfg, build_eval_dataset(cfg, str(tiny / "test")), batch_size=2)))
+    assert batch.inputs["rgb"].dtype == torch.uint8
+    normalised, same_labels = ActionRecognitionModule(cfg, LABELS).on_after_batch_transfer([inputs, labels], 0)
+    assert same_labels is labels
+    aug = cfg.dataset.augmentation_config
+    rgb = normalise(inputs["rgb"].numpy().reshape(2, 3, 3, 12, 14)[0], np.float32(aug.rgb_input_mean),
+                    np.float32(aug.rgb_input_std))
+    assert np.array_equal(normalised["rgb"][0].numpy(), rgb.reshape(9, 12, 14))
+    assert normalised["of"].dtype == torch.float32
+
+
+@pytest.mark.parametrize("input_type", ["2d", "3d"])
 def test_channel_major_layout(tiny: Path, input_type: str):
     cfg = config(tiny, model_type="joint", input_type=input_type)
     cfg.model.input_height = cfg.model.input_width = 16  # no resize: compare with the files
-    aug = cfg.dataset.augmentation_config
-    aug.rgb_input_mean, aug.rgb_input_std, aug.of_input_mean, aug.of_input_std = [0.0] * 3, [1.0] * 3, [], []
     dataset = build_eval_dataset(cfg, str(tiny / "test" / "smile"), labelled=False)
     inputs, label, video_id, _ = dataset[0]
     video = tiny / "test" / "smile" / video_id
 
     def read(folder: str, frames: list[int]) -> np.ndarray:
-        return np.stack([np.asarray(Image.open(video / folder / f"{i:06d}.png"), np.float32) / 255 for i in frames])
+        return np.stack([np.asarray(Image.open(video / folder / f"{i:06d}.png")) for i in frames])
 
     picks = dataset.frames(0)
     assert picks == {"rgb": [1, 5, 7], "of": [1, 3, 5, 7]}  # rgb: positions 0, 2, 3 of the of clip, as TAO

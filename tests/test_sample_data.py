@@ -117,6 +117,24 @@ def test_a_single_frame_carries_no_class_position(sample_data: Path):
     assert abs(np.mean(heights["catch"]) - np.mean(heights["smile"])) < 3.0
 
 
+def test_jpeg_frames_hold_the_same_videos(tmp_path: Path):
+    png = make_sample_data(tmp_path / "png", **SMALL)
+    jpeg = make_sample_data(tmp_path / "jpeg", frame_format="jpeg", **SMALL)
+    video = "train/catch/catch_train_000"
+    assert sorted(p.name for p in (jpeg / video / "rgb").iterdir()) == [f"{t:06d}.jpg" for t in range(6)]
+    for kind, mode in (("rgb", "RGB"), ("u", "L"), ("v", "L")):
+        with Image.open(jpeg / video / kind / "000002.jpg") as lossy, \
+                Image.open(png / video / kind / "000002.png") as exact:
+            assert (lossy.format, lossy.mode, lossy.size) == ("JPEG", mode, (16, 12))
+            assert np.abs(np.asarray(lossy, np.int16) - np.asarray(exact, np.int16)).mean() < 16  # lossy, same picture
+    with tarfile.open(jpeg / "inference.tar.gz") as archive:
+        assert "video_000/u/000005.jpg" in archive.getnames()
+    assert _digest(jpeg / "train.tar.gz") == _digest(make_sample_data(tmp_path / "again", frame_format="jpeg",
+                                                                      **SMALL) / "train.tar.gz")
+    with pytest.raises(ValueError, match="frame_format: must be one of png, jpeg, got 'gif'"):
+        make_sample_data(tmp_path / "gif", frame_format="gif", **SMALL)
+
+
 def test_existing_output_needs_overwrite(tmp_path: Path):
     make_sample_data(tmp_path, **SMALL)
     with pytest.raises(FileExistsError, match="overwrite"):
@@ -151,5 +169,10 @@ def test_cli_writes_the_set_and_reports_errors(tmp_path: Path):
     again = runner.invoke(main, args)
     assert again.exit_code != 0 and "--overwrite" in again.output
     assert runner.invoke(main, [*args, "--overwrite"]).exit_code == 0
+    jpeg = runner.invoke(main, ["sample-data", str(tmp_path / "jpeg"), "--videos-per-class", "1", "--frames", "2",
+                                "--frame-format", "jpeg"])
+    assert jpeg.exit_code == 0, jpeg.output
+    assert [p.name for p in (tmp_path / "jpeg" / "test" / "catch" / "catch_test_000" / "v").iterdir()] \
+        and all(p.suffix == ".jpg" for p in (tmp_path / "jpeg" / "test").rglob("*.*"))
     bad = runner.invoke(main, ["sample-data", str(tmp_path / "x"), "--size", "32"])
     assert bad.exit_code != 0 and "WIDTHxHEIGHT" in bad.output

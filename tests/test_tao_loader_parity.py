@@ -4,6 +4,9 @@
 produce (frame numbers per clip, labels, stacked tensors in TAO's layout) on the tiny
 data set ``dataset/`` (2 classes x 2 videos x 10 frames, 32x32). ``samplers.json``: TAO's
 eval-time frame samplers over many video lengths. See the parity README, section 4.
+
+Our loaders yield uint8 clips that ``ClipNormaliser`` normalises on the device: what is compared
+with TAO's tensors is that normaliser's output, the network's input.
 """
 from __future__ import annotations
 
@@ -15,14 +18,15 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from ar_cli import few_torch_threads  # noqa: E402, F401 - autouse fixture
-
 from skillbank.runtime.action_recognition.data.datamodule import (  # noqa: E402
     build_eval_dataset,
     build_eval_loader,
 )
+from skillbank.runtime.action_recognition.data.normaliser import ClipNormaliser  # noqa: E402
 from skillbank.runtime.action_recognition.data.sampling import ClipSpec, eval_clip_indices  # noqa: E402
 from skillbank.runtime.action_recognition.spec_io import load_config  # noqa: E402
+
+pytestmark = pytest.mark.usefixtures("few_torch_threads")
 
 DATA = Path(__file__).resolve().parent / "fixtures" / "tao" / "data"
 CASES = json.loads((DATA / "loader_index.json").read_text())
@@ -51,7 +55,9 @@ def _overrides(tree: dict, prefix: str = "") -> list[str]:
 
 
 def _run_case(case: dict):
-    """Build the case's config through the spec loader, then our eval dataset and loader; iterate it all."""
+    """Build the case's config through the spec loader, then our eval dataset and loader; iterate it all.
+
+    Returns the dataset, the batches and the normaliser of the case's config."""
     spec = json.loads(json.dumps(case["spec"]))
     action = "evaluate" if "evaluate" in spec else "inference"
     section = spec[action]
@@ -64,13 +70,13 @@ def _run_case(case: dict):
     dataset = build_eval_dataset(cfg, section[folder_key], mode, settings.video_num_segments,
                                  labelled=action == "evaluate")
     batches = [batch for step in build_eval_loader(cfg, dataset, settings.batch_size, workers=0) for batch in step]
-    return dataset, batches
+    return dataset, batches, ClipNormaliser.from_config(cfg)
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_loader_case_matches_tao(name: str):
     case = CASES[name]
-    dataset, batches = _run_case(case)
+    dataset, batches, normaliser = _run_case(case)
     clips = case["clips"]
     assert len(dataset) == len(clips) == case["num_clips"]
     for index, expected in enumerate(clips):
@@ -86,7 +92,8 @@ def test_loader_case_matches_tao(name: str):
     assert sum(dataset.clips_per_video.values()) == len(clips)
     for input_name, tensor in case["tensors"].items():
         expected = np.load(DATA / tensor["file"])
-        ours = torch.cat([batch.inputs[STREAM_OF_INPUT[input_name]] for batch in batches]).numpy()
+        stream = STREAM_OF_INPUT[input_name]
+        ours = torch.cat([normaliser.normalise(stream, batch.inputs[stream]) for batch in batches]).numpy()
         assert ours.dtype == np.float32 and ours.shape == tuple(tensor["shape"]) == expected.shape
         difference = float(np.abs(ours - expected).max())
         assert difference <= TOLERANCE, (input_name, difference)

@@ -29,6 +29,7 @@ def evaluate(cfg: ExperimentConfig) -> dict[str, Any]:
     import numpy as np
 
     from .data.datamodule import build_eval_dataset, build_eval_loader
+    from .data.normaliser import ClipNormaliser
     from .devices import torch_device
     from .eval_metrics import class_percentages, confusion_matrix, plot_confusion_matrix, tao_kpi, tao_report_lines
     from .trained_model import check_no_engine, load_trained_model
@@ -45,7 +46,7 @@ def evaluate(cfg: ExperimentConfig) -> dict[str, Any]:
     device = torch_device(e.num_gpus, e.gpu_ids, "evaluate")
     log.info("Evaluating %s on %d clips of %d videos of %s (video_eval_mode=%s)", e.checkpoint, len(dataset),
              len(dataset.videos), e.test_dataset_dir, e.video_eval_mode)
-    clips = score_clips(model, loader, device)
+    clips = score_clips(model, loader, device, ClipNormaliser.from_config(cfg))
     videos = pool_videos(clips)
     names = [name for name, _ in sorted(label_map.items(), key=lambda kv: kv[1])]
     per_video = e.video_eval_mode == "conv"

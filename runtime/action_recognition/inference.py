@@ -27,6 +27,7 @@ CSV_COLUMNS = ["video", "class", "class_index", "confidence", "num_clips"]
 def infer(cfg: ExperimentConfig) -> list[dict[str, Any]]:
     """Classify the videos of ``inference.inference_dataset_dir``; returns the rows written."""
     from .data.datamodule import build_eval_dataset, build_eval_loader
+    from .data.normaliser import ClipNormaliser
     from .devices import torch_device
     from .trained_model import check_no_engine, load_trained_model
     from .video_scoring import pool_videos, score_clips
@@ -42,7 +43,7 @@ def infer(cfg: ExperimentConfig) -> list[dict[str, Any]]:
     device = torch_device(i.num_gpus, i.gpu_ids, "inference")
     log.info("Inference with %s on %d clips of %d videos of %s (video_inf_mode=%s)", i.checkpoint, len(dataset),
              len(dataset.videos), i.inference_dataset_dir, i.video_inf_mode)
-    clips = score_clips(model, loader, device)
+    clips = score_clips(model, loader, device, ClipNormaliser.from_config(cfg))
     videos = pool_videos(clips)
     names = {index: name for name, index in label_map.items()}
     per_clip: dict[str, list[str]] = {}

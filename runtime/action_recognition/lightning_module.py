@@ -3,6 +3,7 @@
 Batches are ``(inputs, labels)`` (or a dict with ``inputs``/``label(s)``), where ``inputs`` maps
 stream name ("rgb", "of") to a tensor. A tensor with one more axis than the network takes holds
 several clips per video (``[B, N, ...]``): their softmax scores are averaged, as evaluation does.
+Clips arrive as uint8 and are normalised on the device, after the transfer (``ClipNormaliser``).
 """
 from __future__ import annotations
 
@@ -20,11 +21,10 @@ from skillbank.runtime.config.loading import to_dict
 
 from .action_errors import TrainingDiverged
 from .checkpoint_io import CHECKPOINT_FORMAT, decrypt
+from .data.datasets import SAMPLE_DIMS
+from .data.normaliser import ClipNormaliser
 from .networks import build_model
 from .spec_io import redacted
-
-SAMPLE_DIMS = {"2d": 3, "3d": 4}
-"""Axes of one clip of one stream (no batch axis): 2d [C*T, H, W], 3d [C, T, H, W]."""
 
 
 def split_batch(batch: Any) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
@@ -75,6 +75,7 @@ class ActionRecognitionModule(pl.LightningModule):
         self.cfg = cfg
         self.label_map = dict(label_map)
         self.model = build_model(cfg.model, len(self.label_map))
+        self.normaliser = ClipNormaliser.from_config(cfg)
         self.last_val_epoch = -1
 
     @property
@@ -86,6 +87,11 @@ class ActionRecognitionModule(pl.LightningModule):
         return self.model(*tensors)
 
     # -- steps -------------------------------------------------------------------------------------
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> tuple[dict[str, torch.Tensor], Any]:
+        """The batch's uint8 clips, now on the device, as the network's normalised float32 input."""
+        inputs, labels = split_batch(batch)
+        return self.normaliser(inputs), labels
+
     def training_step(self, batch: Any, batch_idx: int) -> torch.Tensor:
         inputs, labels = split_batch(batch)
         logits = self.model(*[inputs[name] for name in self.model.input_names])

@@ -22,11 +22,15 @@ are relative to the folder, so ``tar xzf train.tar.gz -C train`` recreates
     inference/<video>/{rgb,u,v}/<frame>.png         inference.tar.gz
     inference_labels.csv                            (video,class: the answers, outside inference/)
 
+Frames are lossless PNG by default; ``frame_format="jpeg"`` writes every frame as
+``<frame>.jpg`` (quality ``JPEG_QUALITY``), as real data sets hold them: lossy, so
+the flow values blur a little at the object's edges.
+
 ``videos_per_class`` videos per class go to each of train and test, and
 ``max(1, videos_per_class // 2)`` per class to inference: an unlabelled set of
 mixed classes in a shuffled order, named ``video_000`` ... (no class in the
 name). All are different draws (``<class>_train_000``, ``<class>_test_000``).
-Output bytes (PNGs, archives, the CSV) depend only on the arguments: archive
+Output bytes (frames, archives, the CSV) depend only on the arguments: archive
 metadata (mtime, owner, order) is fixed.
 """
 from __future__ import annotations
@@ -46,7 +50,10 @@ FLOW_GAIN = 16.0
 """Flow pixel value per pixel of displacement per frame (u = 128 + FLOW_GAIN * dx)."""
 
 ARCHIVE_MTIME = 946684800  # 2000-01-01T00:00:00Z: a fixed stamp keeps archives byte-identical
-FRAME_NAME = "{:06d}.png"
+FRAME_NAME = "{:06d}{}"
+FRAME_SUFFIXES = {"png": ".png", "jpeg": ".jpg"}
+"""File suffix of each frame format."""
+JPEG_QUALITY = 90
 SPLITS = ("train", "test")
 INFERENCE = "inference"
 INFERENCE_LABELS = "inference_labels.csv"
@@ -61,15 +68,18 @@ def make_sample_data(
     seed: int = 0,
     *,
     overwrite: bool = False,
+    frame_format: str = "png",
 ) -> Path:
     """Write the sample data set under ``outdir`` and return it as a Path.
 
     ``size`` is (width, height). ``videos_per_class`` videos per class are made
-    for each of train and test, half as many for inference. Existing
-    ``train/``/``test/``/``inference/`` folders are an error unless ``overwrite``
-    (then they are replaced).
+    for each of train and test, half as many for inference. ``frame_format`` is
+    "png" or "jpeg". Existing ``train/``/``test/``/``inference/`` folders are an
+    error unless ``overwrite`` (then they are replaced).
     """
     classes = _check_args(classes, videos_per_class, frames, size)
+    if frame_format not in FRAME_SUFFIXES:
+        raise ValueError(f"frame_format: must be one of {', '.join(FRAME_SUFFIXES)}, got {frame_format!r}")
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
     for split in (*SPLITS, INFERENCE):
@@ -84,7 +94,7 @@ def make_sample_data(
 
     written: dict[str, dict[str, bytes]] = {}
     for split_index, split in enumerate(SPLITS):
-        files: dict[str, bytes] = {}  # path relative to the split folder -> PNG bytes
+        files: dict[str, bytes] = {}  # path relative to the split folder -> image file bytes
         for class_index, name in enumerate(classes):
             for video_index in range(videos_per_class):
                 rng = np.random.default_rng([seed, split_index, class_index, video_index])
@@ -92,11 +102,12 @@ def make_sample_data(
                 frames_by_kind = render_video(rng, class_index, len(classes), frames, size)
                 for kind, images in frames_by_kind.items():
                     for t, image in enumerate(images):
-                        files[f"{name}/{video}/{kind}/{FRAME_NAME.format(t)}"] = _png_bytes(image)
+                        files[f"{name}/{video}/{kind}/{_frame_name(t, frame_format)}"] = \
+                            _image_bytes(image, frame_format)
         _write_tree(out / split, files)
         _write_archive(out / f"{split}.tar.gz", files)
         written[split] = files
-    files, labels = _inference_videos(classes, max(1, videos_per_class // 2), frames, size, seed)
+    files, labels = _inference_videos(classes, max(1, videos_per_class // 2), frames, size, seed, frame_format)
     _write_tree(out / INFERENCE, files)
     _write_archive(out / f"{INFERENCE}.tar.gz", files)
     (out / INFERENCE_LABELS).write_text("video,class\n" + "".join(f"{v},{c}\n" for v, c in labels))
@@ -104,7 +115,7 @@ def make_sample_data(
 
 
 def _inference_videos(classes: list[str], per_class: int, frames: int, size: tuple[int, int],
-                      seed: int) -> tuple[dict[str, bytes], list[tuple[str, str]]]:
+                      seed: int, frame_format: str) -> tuple[dict[str, bytes], list[tuple[str, str]]]:
     """Unlabelled videos of every class in a shuffled order: (files by path, [(video, true class)])."""
     draws = [(class_index, video_index) for class_index in range(len(classes)) for video_index in range(per_class)]
     order = np.random.default_rng([seed, len(SPLITS)]).permutation(len(draws))
@@ -116,7 +127,7 @@ def _inference_videos(classes: list[str], per_class: int, frames: int, size: tup
         video = f"video_{number:03d}"
         for kind, images in render_video(rng, class_index, len(classes), frames, size).items():
             for t, image in enumerate(images):
-                files[f"{video}/{kind}/{FRAME_NAME.format(t)}"] = _png_bytes(image)
+                files[f"{video}/{kind}/{_frame_name(t, frame_format)}"] = _image_bytes(image, frame_format)
         labels.append((video, classes[class_index]))
     return files, labels
 
@@ -201,9 +212,16 @@ def _check_args(classes: Iterable[str], videos_per_class: int, frames: int, size
     return names
 
 
-def _png_bytes(image: np.ndarray) -> bytes:
+def _frame_name(index: int, frame_format: str) -> str:
+    return FRAME_NAME.format(index, FRAME_SUFFIXES[frame_format])
+
+
+def _image_bytes(image: np.ndarray, frame_format: str) -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format="PNG")
+    if frame_format == "jpeg":
+        Image.fromarray(image).save(buffer, format="JPEG", quality=JPEG_QUALITY)
+    else:
+        Image.fromarray(image).save(buffer, format="PNG")
     return buffer.getvalue()
 
 

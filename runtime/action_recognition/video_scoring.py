@@ -1,13 +1,15 @@
 """Score the clips of an evaluation or inference loader, and pool them per video.
 
 ``score_clips`` runs the network over every clip (TAO's order: videos sorted, each video's clips in
-the order TAO's samplers give them) and keeps the logits. ``pool_videos`` averages each video's clip
+the order TAO's samplers give them), normalising the loader's uint8 clips on the device, and keeps
+the logits. ``pool_videos`` averages each video's clip
 probabilities (softmax) into one row per video, the well-defined form of TAO's ``conv`` pooling.
 """
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -43,9 +45,17 @@ class VideoScores:
         return self.probs.argmax(dim=1).tolist()
 
 
+Inputs = dict[str, torch.Tensor]
+
+
 @torch.no_grad()
-def score_clips(model: torch.nn.Module, loader: Any, device: torch.device) -> ClipScores:
-    """Logits of every clip of a loader of ``list[ClipBatch]``; logs progress every 10 seconds."""
+def score_clips(model: torch.nn.Module, loader: Any, device: torch.device,
+                normalise: Callable[[Inputs], Inputs]) -> ClipScores:
+    """Logits of every clip of a loader of ``list[ClipBatch]``; logs progress every 10 seconds.
+
+    ``normalise`` (a ``data.normaliser.ClipNormaliser``) turns each batch's clips into the network's input
+    once they are on ``device``.
+    """
     model = model.to(device).eval()
     ids: list[str] = []
     positions: list[int] = []
@@ -55,8 +65,8 @@ def score_clips(model: torch.nn.Module, loader: Any, device: torch.device) -> Cl
     started = last = time.monotonic()
     for batches in loader:
         for batch in batches:
-            tensors = [batch.inputs[name].to(device, non_blocking=True) for name in model.input_names]
-            logits.append(model(*tensors).float().cpu())
+            inputs = normalise({name: batch.inputs[name].to(device, non_blocking=True) for name in model.input_names})
+            logits.append(model(*[inputs[name] for name in model.input_names]).float().cpu())
             ids += [str(v) for v in batch.video_ids]
             positions += [int(i) for i in batch.clip_index]
             labels += [int(v) for v in batch.labels]

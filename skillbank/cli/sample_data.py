@@ -42,9 +42,11 @@ def _parse_size(ctx: click.Context, param: click.Parameter, value: str) -> tuple
               help="Frames per video.")
 @click.option("--size", default="32x32", show_default=True, callback=_parse_size, help="Frame size WIDTHxHEIGHT.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Same seed, same bytes.")
+@click.option("--frame-format", type=click.Choice(["png", "jpeg"]), default="png", show_default=True,
+              help="Frame files: lossless PNG, or JPEG (<frame>.jpg) as real data sets hold them.")
 @click.option("--overwrite", is_flag=True, help="Replace existing OUTDIR/train, test and inference folders.")
 def sample_data(outdir: str, classes: tuple[str, ...], videos_per_class: int, frames: int,
-                size: tuple[int, int], seed: int, overwrite: bool) -> None:
+                size: tuple[int, int], seed: int, frame_format: str, overwrite: bool) -> None:
     """Write a synthetic action-recognition data set to OUTDIR.
 
     \b
@@ -52,6 +54,7 @@ def sample_data(outdir: str, classes: tuple[str, ...], videos_per_class: int, fr
     OUTDIR/test/<class>/<video>/{rgb,u,v}/<frame>.png    and OUTDIR/test.tar.gz
     OUTDIR/inference/<video>/{rgb,u,v}/<frame>.png       and OUTDIR/inference.tar.gz
     OUTDIR/inference_labels.csv  (video,class: the answers, kept outside inference/)
+    (<frame>.jpg with --frame-format jpeg)
 
     inference/ is unlabelled: videos of every class, shuffled, named video_000 ...
     Archives lie beside the folders, never inside a labelled split.
@@ -63,7 +66,7 @@ def sample_data(outdir: str, classes: tuple[str, ...], videos_per_class: int, fr
     started = time.monotonic()
     try:
         made = write_sample_data(outdir, classes=classes, videos_per_class=videos_per_class, frames=frames,
-                                 size=size, seed=seed, overwrite=overwrite)
+                                 size=size, seed=seed, overwrite=overwrite, frame_format=frame_format)
     except (FileExistsError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     label_map = ", ".join(f"{name}: {index}" for name, index in made["label_map"].items())
@@ -77,15 +80,15 @@ def sample_data(outdir: str, classes: tuple[str, ...], videos_per_class: int, fr
 
 def write_sample_data(outdir: str | Path, *, classes: tuple[str, ...] = ("catch", "smile"), videos_per_class: int = 8,
                       frames: int = 16, size: tuple[int, int] = (32, 32), seed: int = 0,
-                      overwrite: bool = False) -> dict[str, Any]:
+                      overwrite: bool = False, frame_format: str = "png") -> dict[str, Any]:
     """Write the sample data set; where each part is and the label map (`sample-data`, the MCP tool sample_data).
 
-    Raises FileExistsError (parts exist, no ``overwrite``) or ValueError (bad classes, sizes).
+    Raises FileExistsError (parts exist, no ``overwrite``) or ValueError (bad classes, sizes, frame format).
     """
     from skillbank.runtime.action_recognition.sample_data import make_sample_data
 
     out = make_sample_data(outdir, classes=classes, videos_per_class=videos_per_class, frames=frames,
-                           size=size, seed=seed, overwrite=overwrite)
+                           size=size, seed=seed, overwrite=overwrite, frame_format=frame_format)
     return {"outdir": str(out), "train": str(out / "train"), "train_archive": str(out / "train.tar.gz"),
             "test": str(out / "test"), "test_archive": str(out / "test.tar.gz"),
             "inference": str(out / "inference"), "inference_archive": str(out / "inference.tar.gz"),

@@ -14,8 +14,10 @@
   clip_index)`` per run.
 
 ``inputs`` is a dict {"rgb": Tensor, "of": Tensor} holding the streams of
-``model.model_type`` (layouts in ``datasets``). The label map is
-``dataset.label_map`` unless one is passed (e.g. the one stored in a checkpoint).
+``model.model_type`` (layouts in ``datasets``) as uint8 pixel values;
+``normaliser.ClipNormaliser`` makes them the network's input on the device. The
+label map is ``dataset.label_map`` unless one is passed (e.g. the one stored in a
+checkpoint).
 """
 from __future__ import annotations
 
@@ -24,14 +26,13 @@ import os
 
 import pytorch_lightning as pl
 import torch
-from PIL import Image
 from torch.utils.data import DataLoader
 
 from .datasets import ClipDataset, EvalClipDataset, collate_clips
 from .errors import DataError
 from .layout import Video, scan_labelled, scan_unlabelled
 from .sampling import VIDEO_MODES, ClipSpec
-from .transforms import ClipTransform
+from .transforms import ClipTransform, Normalisation, frame_size
 
 log = logging.getLogger("skillbank.action_recognition")
 
@@ -52,9 +53,10 @@ def validate_dataset(cfg, label_map: dict[str, int] | None = None) -> dict[str, 
     found = {"train": scan_labelled(cfg.dataset.train_dataset_dir, label_map, clip, "dataset.train_dataset_dir")}
     found["val"] = (scan_labelled(cfg.dataset.val_dataset_dir, label_map, clip, "dataset.val_dataset_dir")
                     if str(cfg.dataset.val_dataset_dir or "").strip() else [])
-    # an impossible crop (crop_smaller_edge vs input size) shows now, not in the first batch
+    # an impossible crop (crop_smaller_edge vs input size) or bad means/stds show now, not in the first batch
     for train, videos in ((True, found["train"]), (False, found["val"] or found["train"])):
         _check_geometry(ClipTransform.from_config(cfg, train=train), videos[0], clip)
+    Normalisation.from_augmentation(cfg.dataset.augmentation_config)
     return found
 
 
@@ -160,9 +162,7 @@ def build_eval_loader(cfg, dataset: EvalClipDataset, batch_size: int = 1, worker
 def _check_geometry(transform: ClipTransform, video: Video, clip: ClipSpec) -> None:
     """An impossible crop (crop_smaller_edge vs input size) fails now, naming the video, not in the first batch."""
     folder = "rgb" if "rgb" in clip.streams else "u"
-    with Image.open(video.frames[folder][0]) as image:
-        size = image.size
     try:
-        transform.check_frame_size(*size)
+        transform.check_frame_size(*frame_size(video.frames[folder][0]))
     except DataError as exc:
         raise DataError(f"{video.path}: {exc}") from None

@@ -1,7 +1,8 @@
 """Torch datasets of clips: training / validation (``ClipDataset``) and evaluation / inference (``EvalClipDataset``).
 
 Tensor layout of one clip (``inputs`` is a dict with key "rgb" and/or "of"), the
-layout of TAO and DeepStream:
+layout of TAO and DeepStream, in uint8 pixel values (``normaliser.ClipNormaliser``
+makes them the network's float32 input once they are on the device):
 
 - input_type 2d: rgb ``[3*T, H, W]`` channel-major, channel ``c*T + t`` (R0..R(T-1),
   G0..G(T-1), B0..B(T-1)); of ``[2*T, H, W]`` = U0..U(T-1), V0..V(T-1)
@@ -24,13 +25,15 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from PIL import Image
 from torch.utils.data import Dataset
 
 from .errors import DataError
 from .layout import Video
 from .sampling import ClipSpec, eval_clip_indices, train_clip_indices
-from .transforms import ClipTransform, Geometry
+from .transforms import ClipTransform, Geometry, flow_clip, frame_size, rgb_clip
+
+SAMPLE_DIMS = {"2d": 3, "3d": 4}
+"""Axes of one clip of one stream (no batch axis): 2d [C*T, H, W], 3d [C, T, H, W]."""
 
 
 def sample_shapes(clip: ClipSpec, height: int, width: int) -> dict[str, tuple[int, ...]]:
@@ -52,41 +55,34 @@ def to_layout(array: np.ndarray, input_type: str) -> torch.Tensor:
 
 
 class _FrameReader:
-    """Decodes the frames one item needs, each file once, and turns them into tensors."""
+    """Decodes and transforms the frames one clip needs, each file once, and stacks them into tensors."""
 
     def __init__(self, clip: ClipSpec, transform: ClipTransform):
         self.clip = clip
         self.transform = transform
 
-    def clip_tensors(self, video: Video, pick: dict[str, list[int]], geometry: Geometry, cache) -> dict:
-        """{stream: tensor in the model's layout} for one clip (``pick``: stream -> frame indices)."""
+    def clip_tensors(self, video: Video, pick: dict[str, list[int]], geometry: Geometry) -> dict:
+        """{stream: uint8 tensor in the model's layout} for one clip (``pick``: stream -> frame indices)."""
+        frames: dict[tuple[str, int], np.ndarray] = {}  # a frame repeated within the clip is decoded once
+
+        def frame(folder: str, index: int) -> np.ndarray:
+            if (folder, index) not in frames:
+                frames[folder, index] = self.transform.load(video.frames[folder][index], folder, geometry)
+            return frames[folder, index]
+
         out = {}
         for stream, indices in pick.items():
             if stream == "rgb":
-                array = self.transform.rgb([self.open(video, "rgb", i, cache) for i in indices], geometry)
+                array = rgb_clip([frame("rgb", i) for i in indices])
             else:
-                array = self.transform.flow([self.open(video, "u", i, cache) for i in indices],
-                                            [self.open(video, "v", i, cache) for i in indices], geometry)
+                array = flow_clip([frame("u", i) for i in indices], [frame("v", i) for i in indices], geometry)
             out[stream] = to_layout(array, self.clip.input_type)
         return out
 
-    def first_size(self, video: Video, pick: dict[str, list[int]], cache) -> tuple[int, int]:
+    def first_size(self, video: Video, pick: dict[str, list[int]]) -> tuple[int, int]:
         """(width, height) of the clip's first frame (rgb when read, else u): what a training Geometry is drawn for."""
         stream = self.clip.streams[0]
-        return self.open(video, "rgb" if stream == "rgb" else "u", pick[stream][0], cache).size
-
-    @staticmethod
-    def open(video: Video, folder: str, index: int, cache) -> Image.Image:
-        key = (folder, index)
-        if key not in cache:
-            path = video.frames[folder][index]
-            try:
-                with Image.open(path) as image:
-                    cache[key] = image.convert("RGB" if folder == "rgb" else "L")
-            except (OSError, ValueError, SyntaxError) as exc:
-                raise DataError(f"{path}: unreadable image ({type(exc).__name__}: {exc}); replace or delete it") \
-                    from None
-        return cache[key]
+        return frame_size(video.frames["rgb" if stream == "rgb" else "u"][pick[stream][0]])
 
 
 class TorchRandom:
@@ -128,20 +124,19 @@ class ClipDataset(Dataset):
 
     def __getitem__(self, index: int):
         video = self.videos[index // self.clips_per_video]
-        cache: dict = {}
         if self.train:
             rng = TorchRandom()
             pick = train_clip_indices(video.frame_counts(), self.clip, rng)
-            geometry = self.reader.transform.draw(self.reader.first_size(video, pick, cache), rng)
+            geometry = self.reader.transform.draw(self.reader.first_size(video, pick), rng)
         else:
             pick, geometry = eval_clip_indices(video.frame_counts(), self.clip, "center")[0], Geometry()
-        return self.reader.clip_tensors(video, pick, geometry, cache), video.label
+        return self.reader.clip_tensors(video, pick, geometry), video.label
 
 
 class ClipBatch(NamedTuple):
     """Consecutive clips of an ``EvalClipDataset``, all of one shape: one row per clip."""
 
-    inputs: dict[str, torch.Tensor]  # stream ("rgb" / "of") -> [B, ...]
+    inputs: dict[str, torch.Tensor]  # stream ("rgb" / "of") -> uint8 [B, ...]
     labels: torch.Tensor  # [B] int64, -1 when unlabelled
     video_ids: list[str]  # [B]
     clip_index: torch.Tensor  # [B] int64: the clip's position within its video (TAO's order)
@@ -181,7 +176,7 @@ class EvalClipDataset(Dataset):
     def __getitem__(self, index: int):
         video_index, clip_index, pick = self._items[index]
         video = self.videos[video_index]
-        inputs = self.reader.clip_tensors(video, pick, Geometry(), {})
+        inputs = self.reader.clip_tensors(video, pick, Geometry())
         return inputs, video.label, video.video_id, clip_index
 
 

@@ -1,10 +1,12 @@
 """The one error type of the data pipeline: bad data or data settings, found before training starts."""
 from __future__ import annotations
 
+from skillbank.runtime.errors import SkillbankError
+
 ARCHIVE_SUFFIXES = (".tar.gz", ".tgz", ".tar")
 
 
-class DataError(ValueError):
+class DataError(SkillbankError, ValueError):
     """A data set that cannot be used as given. The message names the path (or the setting) and the fix.
 
     ``problems`` holds one line per problem when a scan found several; the message lists them all.
