@@ -11,12 +11,13 @@ too far, and strings that are not valid Unicode (lone surrogates).
 """
 from __future__ import annotations
 
-import json
+import os
 import sys
-from pathlib import Path
 
 from skillbank.runtime.errors import SkillbankError
+from skillbank.runtime.json_read import loads
 from skillbank.runtime.limits import short_repr
+from skillbank.runtime.path_strings import path_text, read_bytes
 from skillbank.runtime.settings import MAX_NESTING, SettingError, limit
 
 TYPE_CHECKING = False  # typing for type checkers only: it costs a quarter of `skillbank validate`'s start-up budget
@@ -28,20 +29,19 @@ class OverridesError(SkillbankError, ValueError):
     """Overrides that cannot be read (missing file, bad syntax, not a mapping)."""
 
 
-def load_overrides(source: str | Path) -> dict[str, Any]:
+def load_overrides(source: str | os.PathLike[str]) -> dict[str, Any]:
     """Parse the overrides in ``source`` (a path, or ``-`` for stdin); JSON first, then YAML."""
     if str(source) == "-":
         stream = getattr(sys.stdin, "buffer", None)
         data, where = (stream.read() if stream is not None else sys.stdin.read()), "<stdin>"
     else:
-        path = Path(source)
-        where = str(path)
-        if path.is_dir():
+        path = where = path_text(source)  # a string, no Path: validate's start-up budget, see bench/cli_startup.py
+        if os.path.isdir(path):
             raise OverridesError(f"overrides file {path} is a folder; give a JSON or YAML file (or - for stdin)")
-        if not path.exists():
+        if not os.path.exists(path):
             raise OverridesError(f"overrides file not found: {path}")
         try:  # not only regular files: /dev/stdin and <(...) pipes are files to read too
-            data = path.read_bytes()
+            data = read_bytes(path)
         except OSError as exc:
             raise OverridesError(f"cannot read overrides file {path}: {exc.strerror or exc}") from None
     return parse_overrides(decode_text(data, where), where)
@@ -53,8 +53,8 @@ def decode_text(data: bytes | str, where: str) -> str:
         return data
     if b"\0" in data:
         raise OverridesError(f"{where}: a binary file (it holds NUL bytes); overrides are JSON or YAML text")
-    try:
-        return data.decode("utf-8-sig")
+    try:  # "utf-8-sig" only for a BOM: its codec is a module to import (validate's start-up budget)
+        return data.decode("utf-8-sig" if data.startswith(b"\xef\xbb\xbf") else "utf-8")
     except UnicodeDecodeError as exc:
         raise OverridesError(f"{where}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}); "
                              "save the file as UTF-8") from None
@@ -76,8 +76,12 @@ def parse_overrides(text: str, where: str = "<overrides>") -> dict[str, Any]:
         return {}
     try:
         try:
-            data = json.loads(text, object_pairs_hook=_unique_pairs)
-        except json.JSONDecodeError:
+            data = loads(text, object_pairs_hook=_unique_pairs)
+        except ValueError as exc:
+            import json  # loaded already: json.loads raised exc
+
+            if not isinstance(exc, json.JSONDecodeError):
+                raise
             from skillbank.runtime.yaml_io import safe_load  # PyYAML only for text that is not JSON
 
             data = safe_load(text)

@@ -13,9 +13,12 @@ table for people, and a test keeps the two and the code in step. Pure apart from
 from __future__ import annotations
 
 import os
-from pathlib import Path
 
 from skillbank.runtime.errors import SkillbankError
+
+TYPE_CHECKING = False  # pathlib only where a folder is read: validate's start-up budget, see bench/cli_startup.py
+if TYPE_CHECKING:
+    from pathlib import Path
 
 __all__ = [
     "SETTINGS", "SettingError", "bank_root", "caller_encryption_key", "docker_shm_size",
@@ -133,6 +136,8 @@ def bank_root() -> Path | None:
     raw = _text(BANK_ROOT)
     if not raw:
         return None
+    from pathlib import Path
+
     root = Path(raw).expanduser().resolve()
     allowed = "a folder laid out like the bank, with skills/<kind>/<skill>/references/skill_info.yaml"
     if not root.is_dir():
@@ -144,12 +149,16 @@ def bank_root() -> Path | None:
 
 def state_dir() -> Path:
     """Where the job store lives: ``$SKILLBANK_STATE_DIR``, else ``~/.local/state/skillbank``."""
+    from pathlib import Path
+
     return Path(_text(STATE_DIR) or DEFAULT_STATE_DIR).expanduser()
 
 
 def results_root() -> str:
     """Where jobs write results: ``$SKILLBANK_RESULTS_ROOT`` (a folder or an ``s3://`` URI), else
     ``~/skillbank-results``; a folder comes back with ``~`` expanded, a URI as it is."""
+    from pathlib import Path
+
     root = _text(RESULTS_ROOT) or DEFAULT_RESULTS_ROOT
     return root if root.startswith("s3://") else str(Path(root).expanduser())
 

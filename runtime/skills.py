@@ -12,19 +12,22 @@ importing PyYAML; PyYAML is imported only when a YAML file itself must be parsed
 """
 from __future__ import annotations
 
-import json
 import os
-from functools import cached_property
-from pathlib import Path
 
 from skillbank.runtime import settings
 from skillbank.runtime.errors import SkillbankError
+from skillbank.runtime.json_read import loads
+from skillbank.runtime.path_strings import path_name, path_text, read_bytes
 from skillbank.runtime.settings import SettingError
 from skillbank.runtime.yaml_twins import MISSING, twin_content
 
 TYPE_CHECKING = False  # typing for type checkers only: it costs a quarter of `skillbank validate`'s start-up budget
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any
+
+# Folders are handled as strings here and made Path objects only for the callers that ask for one
+# (validate's start-up budget, see bench/cli_startup.py: it does not import pathlib).
 
 
 class SkillError(SkillbankError, LookupError):
@@ -38,9 +41,15 @@ def packaged_bank() -> Path:
     (every pip install); it is read from the package's ``__path__`` directly because importing
     ``importlib.resources`` costs `skillbank validate` as much start-up as PyYAML would.
     """
+    from pathlib import Path
+
+    return Path(_packaged_folder())
+
+
+def _packaged_folder() -> str:
     import skillbank.bank
 
-    return Path(next(iter(skillbank.bank.__path__)))
+    return path_text(next(iter(skillbank.bank.__path__)))
 
 
 def bank_root() -> Path:
@@ -49,23 +58,68 @@ def bank_root() -> Path:
     return settings.bank_root() or packaged_bank()
 
 
-def skill_dirs(root: Path | None = None) -> list[Path]:
+def skill_dirs(root: str | os.PathLike[str] | None = None) -> list[Path]:
     """Every skill folder in the bank, sorted by name."""
+    from pathlib import Path
+
+    return [Path(folder) for folder in _skill_folders(root)]
+
+
+def _skill_folders(root: str | os.PathLike[str] | None) -> list[str]:
+    """:func:`skill_dirs` as strings: what ``skills/*/*/references/skill_info.yaml`` matches, as Path.glob does."""
+    if not root:
+        configured = settings.bank_root()
+        root = configured if configured is not None else _packaged_folder()
     # resolved: in a checkout the packaged bank's skills/ is a link to the top-level skills/ folder
-    skills = ((root or bank_root()) / "skills").resolve()
-    found = [p.parent.parent for p in skills.glob("*/*/references/skill_info.yaml")]
-    return sorted(found, key=lambda p: p.name)
+    skills = os.path.realpath(os.path.join(root, "skills"))
+    found = []
+    for kind in _subfolders(skills):
+        for folder in _subfolders(kind):
+            references = os.path.join(folder, "references")
+            if os.path.isdir(references) and os.path.exists(os.path.join(references, "skill_info.yaml")):
+                found.append(folder)
+    return sorted(found, key=path_name)
 
 
-def find_skill_dir(name_or_path: str | os.PathLike, root: Path | None = None) -> Path:
+def _subfolders(folder: str) -> list[str]:
+    """The folders in ``folder`` (links to folders too), in the order the system lists them; none when it
+    cannot be listed."""
+    try:
+        with os.scandir(folder) as entries:
+            listed = list(entries)
+    except OSError:
+        return []
+    subfolders = []
+    for entry in listed:
+        try:
+            if entry.is_dir():
+                subfolders.append(os.path.join(folder, entry.name))
+        except OSError:
+            continue
+    return subfolders
+
+
+def find_skill_dir(name_or_path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> Path:
     """Resolve a skill name or folder; the error lists the skills that exist."""
-    candidate = Path(name_or_path).expanduser()
-    if (candidate / "references" / "skill_info.yaml").is_file():
-        return candidate.resolve()
-    for path in skill_dirs(root):
-        if path.name == str(name_or_path):
-            return path
-    known = ", ".join(p.name for p in skill_dirs(root)) or "(none)"
+    from pathlib import Path
+
+    return Path(_find_skill_folder(name_or_path, root))
+
+
+def _find_skill_folder(name_or_path: str | os.PathLike[str], root: str | os.PathLike[str] | None) -> str:
+    """:func:`find_skill_dir` as a string."""
+    candidate = path_text(name_or_path)
+    if candidate.startswith("~"):
+        from pathlib import Path
+
+        candidate = str(Path(candidate).expanduser())
+    if os.path.isfile(os.path.join(candidate, "references", "skill_info.yaml")):
+        return os.path.realpath(candidate)
+    folders = _skill_folders(root)
+    for folder in folders:
+        if path_name(folder) == str(name_or_path):
+            return folder
+    known = ", ".join(path_name(folder) for folder in folders) or "(none)"
     raise SkillError(f"unknown skill {str(name_or_path)!r}; known skills: {known}")
 
 
@@ -75,9 +129,19 @@ class Skill:
     A plain class, not a dataclass: importing dataclasses costs `skillbank validate` half its start-up budget.
     """
 
-    def __init__(self, path: str | os.PathLike) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self._folder = path_text(path)  # str(self.path)
+        self._path: Path | None = None
         self._cache: dict[str, Any] = {}
+
+    @property
+    def path(self) -> Path:
+        """The skill's folder."""
+        if self._path is None:
+            from pathlib import Path
+
+            self._path = Path(self._folder)
+        return self._path
 
     def __repr__(self) -> str:
         return f"Skill(path={self.path!r})"
@@ -89,17 +153,23 @@ class Skill:
         return hash(self.path)
 
     @classmethod
-    def load(cls, name_or_path: str | os.PathLike, root: Path | None = None) -> Skill:
-        return cls(find_skill_dir(name_or_path, root))
+    def load(cls, name_or_path: str | os.PathLike[str], root: str | os.PathLike[str] | None = None) -> Skill:
+        return cls(_find_skill_folder(name_or_path, root))
 
     @property
     def name(self) -> str:
-        return self.path.name
+        return path_name(self._folder)
 
-    @cached_property
+    @property
     def info(self) -> dict[str, Any]:
-        """``references/skill_info.yaml`` as a dict."""
-        return read_yaml_file(self.path / "references" / "skill_info.yaml")
+        """``references/skill_info.yaml`` as a dict (read once)."""
+        if "info" not in self._cache:
+            self._cache["info"] = read_yaml_file(self._file("references", "skill_info.yaml"))
+        return self._cache["info"]
+
+    def _file(self, *parts: str) -> str:
+        """A file of the skill's folder, as a string: ``str(self.path.joinpath(*parts))``."""
+        return path_text(os.path.join(self._folder, *parts))
 
     @property
     def automl_enabled(self) -> bool:
@@ -115,21 +185,31 @@ class Skill:
         return str(self.info.get("network_arch", self.name))
 
     def schema_path(self, action: str) -> Path:
-        return self.path / "schemas" / f"{action}.schema.json"
+        from pathlib import Path
+
+        return Path(self._schema_file(action))
 
     def template_path(self, action: str) -> Path:
-        return self.path / "references" / f"spec_template_{action}.yaml"
+        from pathlib import Path
+
+        return Path(self._template_file(action))
+
+    def _schema_file(self, action: str) -> str:
+        return self._file("schemas", f"{action}.schema.json")
+
+    def _template_file(self, action: str) -> str:
+        return self._file("references", f"spec_template_{action}.yaml")
 
     def has_schema(self, action: str) -> bool:
-        return self.schema_path(action).is_file()
+        return os.path.isfile(self._schema_file(action))
 
     def schema(self, action: str) -> dict[str, Any]:
         """The packaged JSON schema of ``action``."""
         key = f"schema:{action}"
         if key not in self._cache:
             self.require_action(action)
-            path = self.schema_path(action)
-            if not path.is_file():
+            path = self._schema_file(action)
+            if not os.path.isfile(path):
                 raise SkillError(
                     f"{self.name}: no schema for action {action!r} at {path}; run `make regen-schemas`"
                 )
@@ -141,8 +221,8 @@ class Skill:
         key = f"template:{action}"
         if key not in self._cache:
             self.require_action(action)
-            path = self.template_path(action)
-            if not path.is_file():
+            path = self._template_file(action)
+            if not os.path.isfile(path):
                 raise SkillError(
                     f"{self.name}: no spec template for action {action!r} at {path}; run `make regen-schemas`"
                 )
@@ -150,8 +230,8 @@ class Skill:
         return self._cache[key]
 
     def manifest(self) -> dict[str, Any]:
-        path = self.path / "schemas" / "manifest.json"
-        if not path.is_file():
+        path = self._file("schemas", "manifest.json")
+        if not os.path.isfile(path):
             raise SkillError(f"{self.name}: no manifest at {path}; run `make regen-schemas`")
         return read_json_file(path)
 
@@ -198,10 +278,10 @@ def reads_field(key: str, reads: list[str] | None) -> bool:
     return any(key == entry or key.startswith(entry + ".") for entry in reads)
 
 
-def read_json_file(path: Path) -> dict[str, Any]:
+def read_json_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A packaged JSON file that holds an object; SkillError names the file when it is missing or broken."""
     try:
-        data = json.loads(path.read_bytes())
+        data = loads(read_bytes(path))
     except FileNotFoundError:
         raise SkillError(f"missing file: {path}") from None
     except (OSError, ValueError) as exc:  # ValueError: JSONDecodeError, UnicodeDecodeError
@@ -211,11 +291,11 @@ def read_json_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def read_yaml_file(path: Path) -> dict[str, Any]:
+def read_yaml_file(path: str | os.PathLike[str]) -> dict[str, Any]:
     """A skill's YAML file (skill_info, a spec template) as a dict: from its JSON twin while the twin matches
     the file's bytes, else parsed. SkillError names the file when it is missing or broken."""
     try:
-        source = path.read_bytes()
+        source = read_bytes(path)
     except FileNotFoundError:
         raise SkillError(f"missing file: {path}") from None
     except OSError as exc:

@@ -15,7 +15,6 @@ linear in the number of keys) and echoed values at ``SKILLBANK_MAX_ECHO_CHARS``.
 """
 from __future__ import annotations
 
-import math
 import sys
 from collections import namedtuple
 
@@ -34,10 +33,11 @@ MISSING_VALUE = "???"
 INT_RANGE = (-(2**31), 2**31 - 1)  # what the runtime's integers hold (a C int: epochs, sizes, ids)
 _JSON_TYPES = {"string": "a string", "integer": "an integer", "number": "a number", "boolean": "true or false",
                "array": "a list", "object": "a mapping"}
+_INFINITIES = (float("inf"), float("-inf"))
 
 
 # Records are named tuples, not dataclasses: importing dataclasses costs half of `skillbank validate`'s
-# start-up budget (`make bench`); collections is loaded anyway.
+# start-up budget (`make bench`); collections costs far less (still the largest import left on that path).
 class Problem(namedtuple("Problem", ("key", "value", "message", "allowed"), defaults=("",))):
     """One thing wrong with the overrides: the dotted ``key`` (str), its ``value``, what is wrong
     (``message``) and what is ``allowed`` (str, may be empty)."""
@@ -63,7 +63,7 @@ def _echoes_whole(value: Any, budget: int = 64) -> bool:
         budget -= 1
         if budget < 0 or depth > 4:
             return False
-        if isinstance(item, float) and not math.isfinite(item):
+        if isinstance(item, float) and not _finite(item):
             return False
         if isinstance(item, int) and not isinstance(item, bool) and abs(item) > 2**53:
             return False
@@ -235,7 +235,7 @@ def _unusable_number(value: Any, kind: str | None) -> str:
     """Why a value of the right JSON type still cannot reach the runtime (NaN, infinity, overflow), or ""."""
     if isinstance(value, bool):
         return ""
-    if isinstance(value, float) and not math.isfinite(value):
+    if isinstance(value, float) and not _finite(value):
         return "not a finite number (NaN and infinity are not allowed)"
     if isinstance(value, int) and kind == "integer" and not INT_RANGE[0] <= value <= INT_RANGE[1]:
         return f"outside the integer range the runtime holds ({INT_RANGE[0]} to {INT_RANGE[1]})"
@@ -245,13 +245,19 @@ def _unusable_number(value: Any, kind: str | None) -> str:
         stack = [value]
         while stack:
             item = stack.pop()
-            if isinstance(item, float) and not math.isfinite(item):
+            if isinstance(item, float) and not _finite(item):
                 return "holds a number that is not finite (NaN and infinity are not allowed)"
             if isinstance(item, dict):
                 stack.extend(item.values())
             elif isinstance(item, list):
                 stack.extend(item)
     return ""
+
+
+def _finite(number: float) -> bool:
+    """``math.isfinite(number)`` of a float; math is a library to load (validate's start-up budget, see
+    bench/cli_startup.py)."""
+    return number == number and number not in _INFINITIES  # NaN is the one float unequal to itself
 
 
 def _has_type(value: Any, kind: str | None) -> bool:

@@ -11,14 +11,16 @@ Pure functions apart from reading files; no heavy imports.
 """
 from __future__ import annotations
 
-import json
+import os
 import zlib
-from pathlib import Path
 
 from skillbank.runtime.errors import SkillbankError
+from skillbank.runtime.json_read import loads
+from skillbank.runtime.path_strings import path_text, read_bytes
 
 TYPE_CHECKING = False  # typing for type checkers only: it costs a quarter of `skillbank validate`'s start-up budget
 if TYPE_CHECKING:
+    from pathlib import Path
     from typing import Any
 
 TWIN_SUFFIX = ".json"
@@ -34,6 +36,17 @@ def twin_path(path: Path) -> Path:
     return path.with_suffix(TWIN_SUFFIX)
 
 
+def _twin_file(path: str) -> str | None:
+    """:func:`twin_path` of a :func:`path_text` string, as a string (validate's start-up budget, see
+    bench/cli_startup.py: no pathlib); None where ``Path.with_suffix`` raises (a path without a name)."""
+    folder, name = os.path.split(path)
+    if not name or name == ".":
+        return None
+    dot = name.rfind(".")
+    stem = name[:dot] if 0 < dot < len(name) - 1 else name  # Path.suffix: not a leading or a trailing dot
+    return os.path.join(folder, stem + TWIN_SUFFIX)
+
+
 def _stamp(source: bytes) -> dict[str, Any]:
     # CRC-32 and size catch any edit of the source (this guards against stale files, not an attacker)
     return {"source_size": len(source), "source_crc32": f"{zlib.crc32(source):08x}"}
@@ -44,6 +57,8 @@ def render_twin(path: Path, source: bytes, content: Any) -> str:
 
     Raises TwinError when JSON would not give back exactly ``content``.
     """
+    import json  # only `make regen-schemas` writes twins
+
     try:
         text = json.dumps(content, ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError) as exc:
@@ -54,11 +69,14 @@ def render_twin(path: Path, source: bytes, content: Any) -> str:
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
-def twin_content(path: Path, source: bytes) -> Any:
+def twin_content(path: str | os.PathLike[str], source: bytes) -> Any:
     """The content of YAML file ``path`` from its twin, when the twin was made from exactly ``source`` (the
     file's bytes); :data:`MISSING` otherwise (no twin, a stale one, or one this module did not write)."""
+    twin = _twin_file(path_text(path))
+    if twin is None:
+        return MISSING
     try:
-        document = json.loads(twin_path(path).read_bytes())
+        document = loads(read_bytes(twin))
     except (OSError, ValueError, RecursionError):
         return MISSING  # no twin, or not one this module wrote: the YAML decides
     if not isinstance(document, dict) or "content" not in document:

@@ -5,8 +5,6 @@ with these functions before click is imported, and the click command prints the 
 """
 from __future__ import annotations
 
-import json
-
 from skillbank.runtime.skills import Skill
 from skillbank.runtime.validation import Problem, validate_overrides
 
@@ -30,6 +28,8 @@ def printed(report: dict[str, Any], keys_given: int, fmt: str) -> tuple[str, str
     problems = [Problem(**problem) for problem in report["problems"]]
     status = 1 if problems else 0
     if fmt == "json":
+        import json  # only here: the text answer does not pay for it (validate's start-up budget, bench/cli_startup.py)
+
         return json.dumps(report, indent=2, default=str) + "\n", "", status
     where = f"{report['skill']} {report['action']}"
     if problems:

@@ -1,11 +1,16 @@
 """spec_overrides validation: every problem reported at once, each naming key, value and what is allowed."""
 from __future__ import annotations
 
+import copy
+import datetime
+import math
+import sys
+
 import pytest
 
 from skillbank.runtime.skills import Skill
-from skillbank.runtime.spec_builder import build_spec, expand_shorthand, get_dotted
-from skillbank.runtime.validation import SpecValidationError, resolve_spec, validate_overrides
+from skillbank.runtime.spec_builder import build_spec, deep_copy, expand_shorthand, get_dotted
+from skillbank.runtime.validation import SpecValidationError, _finite, resolve_spec, validate_overrides
 
 SKILL = Skill.load("tao-train-action-recognition")
 DATA = {"dataset.train_dataset_dir": "/data/train", "dataset.val_dataset_dir": "s3://bucket/test.tar.gz"}
@@ -117,6 +122,45 @@ def test_spec_builder_is_pure():
     assert get_dotted(spec, "a.c.d") == [1] and get_dotted(spec, "a.x", "none") == "none"
     assert expand_shorthand({"num_epochs": 1, "x": 2}, {"num_epochs": "train.num_epochs"}) == {
         "train.num_epochs": 1, "x": 2}
+
+
+@pytest.mark.parametrize("number", [0.0, -0.0, 1.5, -1e308, sys.float_info.max, -sys.float_info.max,
+                                    sys.float_info.min, 5e-324, float("inf"), float("-inf"), float("nan"),
+                                    -float("nan"), sys.float_info.max * 2])
+def test_finite_is_math_isfinite(number):
+    assert _finite(number) is math.isfinite(number)
+
+
+class _Tagged(int):
+    pass
+
+
+def test_deep_copy_is_copy_deepcopy():
+    shared = [1, {"x": 2}]
+    for value in ({"a": [1, 2.5, "s", None, True, {"b": []}], 3: {}}, [[], [[]]], "text", 1.5, None, float("nan"),
+                  {"a": shared, "b": shared}, [shared, shared], {"t": (1, [2])}, {(1, 2): "tuple key"},
+                  {"date": datetime.date(2024, 1, 2)}, [_Tagged(5)], {"set": {1, 2}}):
+        ours, theirs = deep_copy(value), copy.deepcopy(value)
+        assert repr(ours) == repr(theirs) and type(ours) is type(theirs)
+        assert [type(x) for x in _walk(ours)] == [type(x) for x in _walk(theirs)]
+        assert _shape(ours) == _shape(theirs)  # what is shared is shared alike, and nothing is the original's
+        assert not {id(x) for x in _walk(ours) if isinstance(x, (dict, list, set))} & {id(x) for x in _walk(value)}
+
+
+def _walk(value):
+    yield value
+    if isinstance(value, dict):
+        for item in value.values():
+            yield from _walk(item)
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from _walk(item)
+
+
+def _shape(value):
+    """Which of the containers in ``value`` are the same object, by order of first appearance."""
+    order: dict[int, int] = {}
+    return [order.setdefault(id(x), len(order)) for x in _walk(value) if isinstance(x, (dict, list))]
 
 
 def test_export_accepts_a_dynamic_batch():
