@@ -198,6 +198,34 @@ def test_each_algorithm_runs_a_tiny_study(algorithm, overrides, tmp_path):
     assert study_config["algorithm"] == algorithm
 
 
+def test_rung_decisions_are_taken_in_trial_order():
+    """A trial whose segment ends at a rung waits there for every earlier trial of its ladder (same rungs) that
+    still trains toward it, so which of two concurrent jobs wrote the epoch first decides no promotion."""
+    from types import SimpleNamespace
+
+    from skillbank.runtime.automl.algorithms import BudgetPlan, budget_plan
+    from skillbank.runtime.automl.study import held_rung
+    from skillbank.runtime.automl.trials import LiveTrial
+
+    ladder = budget_plan("hyperband", 9, 3)  # rungs 1 and 3
+    other_bracket = BudgetPlan(9, 1, 3, (3,), (3, 9))
+
+    def live(number, plan=ladder, seen=0, done=0, stage="train"):
+        return LiveTrial(SimpleNamespace(number=number), {}, {}, number == 0, plan, stage=stage,
+                         epochs_done=done, last_epoch_seen=seen)
+
+    baseline, first = live(0), live(1, seen=1)
+    assert held_rung(first, [baseline, first]) == 1  # the baseline has not written epoch 1 yet
+    assert held_rung(baseline, [baseline, first]) is None  # the earliest trial never waits
+    baseline.last_epoch_seen = 1
+    assert held_rung(first, [baseline, first]) is None
+    promoted = live(1, seen=3, done=1)
+    assert held_rung(promoted, [live(0, seen=2, done=1), promoted]) == 3  # the next rung, likewise
+    assert held_rung(live(1, seen=9, done=3), [live(0, seen=2), promoted]) is None  # the last segment ends no rung
+    assert held_rung(live(2, other_bracket, seen=3), [live(1, seen=1), live(2, other_bracket)]) is None
+    assert held_rung(first, [live(0, stage="evaluate"), first]) is None
+
+
 # -------------------------------------------------------------------------------------------- failures
 @pytest.mark.slow
 def test_failed_trials_are_recorded_and_repeated_failures_stop_the_run(overrides, tmp_path):

@@ -4,6 +4,10 @@ The baseline (the run's own spec, no value changed) is trial 0 of the study, tra
 is never pruned, so the best trial is at least as good as the baseline by construction.
 ``max_failures_in_a_row`` failed trials in a row with one failure category stop the run with that cause.
 
+Rung decisions are taken in trial order (:func:`held_rung`): a trial whose segment ends at a rung before an
+earlier trial of its ladder got there waits for that trial's value, so a promotion does not depend on
+which of two concurrent jobs finished its epoch first.
+
 Waiting: between looks the loop sleeps until one of its jobs ends (``job_exits.wait_any``: a local job
 wakes it the moment its process exits) or ``poll_interval`` passes (progress lines, remote platforms).
 On the local platform trial jobs start from a warm process that has the model's imports done
@@ -82,6 +86,7 @@ class AutoMLRun:
         self._beats: dict[int, float] = {}  # trial number -> when this worker last stamped its heartbeat
         self._waiting_noted = False
         self._plots_prefetch: threading.Thread | None = None
+        self._held: set[int] = set()  # trials whose segment ended at a rung that an earlier trial has yet to reach
 
     # -- setup ------------------------------------------------------------------------------------
     @classmethod
@@ -233,7 +238,8 @@ class AutoMLRun:
                 self._launch_more()
                 if not self.live and not self._others_running():
                     break
-                ended = [live for live in list(self.live) if self._follow(live)]
+                # in trial order: an earlier trial's rung value is in before a later trial is judged there
+                ended = [live for live in sorted(self.live, key=lambda t: t.number) if self._follow(live)]
                 if self.stop_reason:
                     self._stop_all()
                     break
@@ -263,8 +269,10 @@ class AutoMLRun:
         if self._plots_prefetch is None:  # the plots at the end need matplotlib: import it while jobs train
             self._plots_prefetch = threading.Thread(target=_import_quietly, args=("matplotlib.figure",), daemon=True)
             self._plots_prefetch.start()
-        if self.live:
-            wait_any([live.job_id for live in self.live], timeout=timeout)
+        # a held trial's job has ended: waiting on it would return at once; its turn comes with another's exit
+        waiting = [live.job_id for live in self.live if live.number not in self._held]
+        if waiting:
+            wait_any(waiting, timeout=timeout)
         else:  # only other workers' trials are running
             time.sleep(timeout)
 
@@ -314,7 +322,11 @@ class AutoMLRun:
     def _follow(self, live: LiveTrial) -> bool:
         """Look at one trial's job; True when the trial ended (its slot is free)."""
         before = (live.job_id, live.stage)
-        outcome = trials.step(self.setup, live)
+        hold_from = held_rung(live, self.live)
+        outcome = trials.step(self.setup, live, hold_from)
+        self._held.discard(live.number)
+        if hold_from is not None and outcome is None and live.last_epoch_seen >= hold_from:
+            self._held.add(live.number)
         if outcome is not None:
             self._end(live, outcome)
             return True
@@ -442,6 +454,25 @@ class AutoMLRun:
 
     def _event(self, text: str) -> None:
         self._events.append(f"{time.strftime('%H:%M:%S')} {text}")
+
+
+def held_rung(live: LiveTrial, running: list[LiveTrial]) -> int | None:
+    """The rung that ends ``live``'s current segment while an earlier trial on the same rungs (the same
+    Successive Halving ladder: a Hyperband bracket, or ASHA's one) still trains toward it; else None.
+
+    Asynchronous Successive Halving judges a trial at a rung against the values reported there so far. The
+    baseline and trial 1 start together and reach the first rung within milliseconds of each other, so
+    which job wrote its epoch first decided whether trial 1 was pruned after one epoch or trained all of
+    them (1 epoch or 9 in the AutoML benchmark). Judged in trial order, each trial meets the values
+    of every trial started before it, as in a sequential run of the same seed; a trial that got there
+    first waits for the other's lag.
+    """
+    rung = next((r for r in live.plan.rungs if r > live.epochs_done), None)
+    if rung is None:
+        return None
+    lagging = any(other.number < live.number and other.stage == "train" and other.plan.rungs == live.plan.rungs
+                  and other.last_epoch_seen < rung for other in running)
+    return rung if lagging else None
 
 
 def _spec_values(skill: Skill, base: dict[str, Any]) -> dict[str, Any]:

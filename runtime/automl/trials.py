@@ -153,8 +153,12 @@ def evaluate_overrides(setup: TrialSetup, live: LiveTrial) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------------------------------------- following
-def step(setup: TrialSetup, live: LiveTrial) -> Outcome | None:
-    """Look at the trial's current job once: report new epochs, promote, evaluate, or end the trial."""
+def step(setup: TrialSetup, live: LiveTrial, hold_from: int | None = None) -> Outcome | None:
+    """Look at the trial's current job once: report new epochs, promote, evaluate, or end the trial.
+
+    ``hold_from``: a rung epoch the trial may not be judged at yet (the study loop's order of rung
+    decisions); epochs from it on stay unreported and a finished segment waits to be promoted.
+    """
     from skillbank.runtime.sdk import jobs
     from skillbank.runtime.sdk.platforms.base import CANCELED, COMPLETE, ERROR
 
@@ -163,23 +167,27 @@ def step(setup: TrialSetup, live: LiveTrial) -> Outcome | None:
     except jobs.JobNotFoundError:
         return failed({"category": "lost", "detail": f"job {live.job_id} is not in the job store",
                        "suggestion": "The job store was reset while the run went on; rerun."})
+    held = False
     if live.stage == "train":
-        pruned = report_epochs(setup, live, record)
+        pruned = report_epochs(setup, live, record, hold_from)
         if pruned is not None:
             return pruned
+        held = hold_from is not None and live.last_epoch_seen >= hold_from
     status = record["status"]
     if status == ERROR:
         return failed(jobs.get_failure_analysis(live.job_id), record)
     if status == CANCELED:
         return failed({"category": "canceled", "detail": f"job {live.job_id} was canceled",
                        "suggestion": "Someone canceled the job; rerun to queue the trial again."}, record)
-    if status == COMPLETE:
+    if status == COMPLETE and not held:
         return train_finished(setup, live, record) if live.stage == "train" else evaluate_finished(setup, record)
     return None
 
 
-def report_epochs(setup: TrialSetup, live: LiveTrial, record: dict[str, Any]) -> Outcome | None:
-    """Report new epochs as intermediate values; a PRUNED outcome when the pruner stops the trial (job canceled)."""
+def report_epochs(setup: TrialSetup, live: LiveTrial, record: dict[str, Any],
+                  hold_from: int | None = None) -> Outcome | None:
+    """Report new epochs (before ``hold_from``) as intermediate values; a PRUNED outcome when the pruner stops
+    the trial (job canceled)."""
     from skillbank.runtime.sdk import jobs
     from skillbank.runtime.sdk.status_file import read_status_events
 
@@ -191,7 +199,7 @@ def report_epochs(setup: TrialSetup, live: LiveTrial, record: dict[str, Any]) ->
     for epoch, kpi in epochs:
         live.last_epoch_seen = max(live.last_epoch_seen, epoch)
         value = kpi.get(key)
-        if epoch in live.reported or not finite(value):
+        if epoch in live.reported or not finite(value) or (hold_from is not None and epoch >= hold_from):
             continue
         live.trial.report(float(value), epoch)
         live.reported.add(epoch)
