@@ -86,14 +86,13 @@ def _raw(videos, clip, count: int, seed: int) -> float:
 
 
 def run() -> list[dict]:
-    import torch
-
     from skillbank.runtime.action_recognition.data.datamodule import ActionDataModule
     from skillbank.runtime.action_recognition.sample_data import make_sample_data
 
-    torch.set_num_threads(1)
+    from .torch_threads import one_torch_thread
+
     rows = []
-    with tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
+    with one_torch_thread(), tempfile.TemporaryDirectory(prefix="bench-data-") as tmp:
         roots: dict[tuple[int, int], Path] = {}
         for name, size, model, crop, smaller_edge, goal in CASES:
             if size not in roots:

@@ -116,25 +116,23 @@ def _plain(cfg, out: Path) -> float:
 
 
 def run() -> list[dict]:
-    import torch
+    from .torch_threads import one_torch_thread
 
-    from skillbank.runtime.action_recognition.sample_data import make_sample_data
-
-    threads = torch.get_num_threads()
     levels = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
     # Lightning logs through handlers bound to the stderr of its import, which redirect_stderr misses
     for name in QUIET_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
-    torch.set_num_threads(1)
     try:
-        return _compare(make_sample_data)
+        with one_torch_thread():
+            return _compare()
     finally:
-        torch.set_num_threads(threads)
         for name, level in levels.items():
             logging.getLogger(name).setLevel(level)
 
 
-def _compare(make_sample_data) -> list[dict]:
+def _compare() -> list[dict]:
+    from skillbank.runtime.action_recognition.sample_data import make_sample_data
+
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-training-") as tmp:
         root = Path(tmp) / "data"
