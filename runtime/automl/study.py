@@ -86,7 +86,6 @@ class AutoMLRun:
         self._beats: dict[int, float] = {}  # trial number -> when this worker last stamped its heartbeat
         self._waiting_noted = False
         self._plots_prefetch: threading.Thread | None = None
-        self._held: set[int] = set()  # trials whose segment ended at a rung that an earlier trial has yet to reach
 
     # -- setup ------------------------------------------------------------------------------------
     @classmethod
@@ -270,7 +269,7 @@ class AutoMLRun:
             self._plots_prefetch = threading.Thread(target=_import_quietly, args=("matplotlib.figure",), daemon=True)
             self._plots_prefetch.start()
         # a held trial's job has ended: waiting on it would return at once; its turn comes with another's exit
-        waiting = [live.job_id for live in self.live if live.number not in self._held]
+        waiting = [live.job_id for live in self.live if not trials.is_held(live, held_rung(live, self.live))]
         if waiting:
             wait_any(waiting, timeout=timeout)
         else:  # only other workers' trials are running
@@ -322,11 +321,7 @@ class AutoMLRun:
     def _follow(self, live: LiveTrial) -> bool:
         """Look at one trial's job; True when the trial ended (its slot is free)."""
         before = (live.job_id, live.stage)
-        hold_from = held_rung(live, self.live)
-        outcome = trials.step(self.setup, live, hold_from)
-        self._held.discard(live.number)
-        if hold_from is not None and outcome is None and live.last_epoch_seen >= hold_from:
-            self._held.add(live.number)
+        outcome = trials.step(self.setup, live, held_rung(live, self.live))
         if outcome is not None:
             self._end(live, outcome)
             return True

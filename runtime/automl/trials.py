@@ -172,7 +172,7 @@ def step(setup: TrialSetup, live: LiveTrial, hold_from: int | None = None) -> Ou
         pruned = report_epochs(setup, live, record, hold_from)
         if pruned is not None:
             return pruned
-        held = hold_from is not None and live.last_epoch_seen >= hold_from
+        held = is_held(live, hold_from)
     status = record["status"]
     if status == ERROR:
         return failed(jobs.get_failure_analysis(live.job_id), record)
@@ -182,6 +182,11 @@ def step(setup: TrialSetup, live: LiveTrial, hold_from: int | None = None) -> Ou
     if status == COMPLETE and not held:
         return train_finished(setup, live, record) if live.stage == "train" else evaluate_finished(setup, record)
     return None
+
+
+def is_held(live: LiveTrial, hold_from: int | None) -> bool:
+    """Whether the trial's job has trained up to ``hold_from``, a rung it may not be judged at yet: it waits."""
+    return hold_from is not None and live.last_epoch_seen >= hold_from
 
 
 def report_epochs(setup: TrialSetup, live: LiveTrial, record: dict[str, Any],
