@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "SETTINGS", "SettingError", "bank_root", "caller_encryption_key", "docker_shm_size",
-    "encryption_key", "env_number", "k8s_namespace", "limit", "results_root", "s3_addressing_style",
+    "encryption_key", "env_number", "k8s_namespace", "limit", "results_root", "rung_gate_folder", "s3_addressing_style",
     "s3_connect_timeout", "s3_max_attempts", "s3_read_timeout", "slurm_container", "state_dir",
 ]
 
@@ -53,6 +53,7 @@ S3_ADDRESSING_STYLE = "SKILLBANK_S3_ADDRESSING_STYLE"
 DOCKER_SHM_SIZE = "SKILLBANK_DOCKER_SHM_SIZE"
 SLURM_CONTAINER = "SKILLBANK_SLURM_CONTAINER"
 K8S_NAMESPACE = "SKILLBANK_K8S_NAMESPACE"
+RUNG_GATE = "SKILLBANK_RUNG_GATE"
 
 DEFAULT_STATE_DIR = "~/.local/state/skillbank"
 DEFAULT_RESULTS_ROOT = "~/skillbank-results"
@@ -99,6 +100,8 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     (SLURM_CONTAINER, "apptainer with an image, else none",
      "how a SLURM job runs when the container option is not given: none, apptainer, singularity or pyxis"),
     (K8S_NAMESPACE, "kubectl's current context", "the Kubernetes namespace of jobs (the namespace option wins)"),
+    (RUNG_GATE, "none (not gated)",
+     "set by `skillbank automl` on its local trial jobs only: the folder where the job waits at its rungs"),
 )
 
 
@@ -207,3 +210,8 @@ def slurm_container() -> str:
 def k8s_namespace() -> str:
     """``$SKILLBANK_K8S_NAMESPACE`` ('' when unset: kubectl's current context decides)."""
     return _text(K8S_NAMESPACE)
+
+
+def rung_gate_folder() -> str:
+    """``$SKILLBANK_RUNG_GATE``: the gate folder of an AutoML trial job (rung_gates.py); '' for any other job."""
+    return _text(RUNG_GATE)

@@ -126,19 +126,11 @@ def test_bayesian_accuracy_from_evaluate_jobs(overrides, tmp_path):
     assert secret not in json.dumps(summary)
 
 
-@pytest.mark.slow
-def test_asha_prunes_and_promotes_from_the_exact_checkpoint(overrides, tmp_path, monkeypatch):
-    """Epoch budget 2 in rungs of 1: the baseline is promoted (resumes from its epoch-1 checkpoint); a trial
-    whose learning rate makes val_loss explode is pruned at the first rung and trains no further.
+def _asha_study(overrides: dict, workspace: Path) -> dict:
+    """Epoch budget 2 in rungs of 1, the baseline and one trial whose learning rate makes val_loss explode.
 
-    The run polls once an hour: it ends only because each job's exit wakes it. Trial jobs start warm
-    (forked from a process with the model imported) and write a checkpoint only where their segment ends.
+    The run polls once an hour: it ends only because the jobs wake it (their exits, their rungs).
     """
-    from skillbank.runtime.automl import workers
-    from skillbank.runtime.sdk.platforms.local import launch_record
-
-    monkeypatch.setattr(workers, "HEARTBEAT_S", 3600.0)
-    workspace = tmp_path / "ws"
     done: dict = {}
     run = threading.Thread(target=lambda: done.update(summary=run_automl(
         SKILL, overrides, algorithm="asha", metric="val_loss", max_trials=2, max_epochs=2, reduction_factor=2,
@@ -147,8 +139,55 @@ def test_asha_prunes_and_promotes_from_the_exact_checkpoint(overrides, tmp_path,
         job_tags=["sweep"], poll_interval=3600)), daemon=True)
     run.start()
     run.join(timeout=600)
-    assert "summary" in done, "the run did not end: it waited for its poll instead of the jobs' exits"
-    summary = done["summary"]
+    assert "summary" in done, "the run did not end: it waited for its poll instead of the jobs"
+    return done["summary"]
+
+
+@pytest.mark.slow
+def test_asha_trial_trains_through_its_rungs_in_one_job(overrides, tmp_path, monkeypatch):
+    """Local platform: the baseline is one train job that waits after epoch 1 until the run promotes it, with
+    no checkpoint at the rung; the bad trial is pruned at the rung (its job canceled while it waits)."""
+    from skillbank.runtime.automl import workers
+    from skillbank.runtime.sdk.platforms.local import launch_record
+
+    monkeypatch.setattr(workers, "HEARTBEAT_S", 3600.0)
+    workspace = tmp_path / "ws"
+    summary = _asha_study(overrides, workspace)
+    baseline, bad = history(workspace)
+    (job,) = baseline["jobs"]
+    assert (job["from_epoch"], job["to_epoch"], job["gates"]) == (0, 2, [1])
+    record = jobs.get_job(job["job_id"])
+    assert record["automl"]["trial"] == baseline["trial"] and "rung" not in record["automl"]
+    assert baseline["state"] == "COMPLETE" and baseline["epochs_trained"] == 2
+    assert set(baseline["intermediate"]) == {"1", "2"}
+    folder = Path(record["results_dir"])
+    log = (folder / "log.txt").read_text()
+    assert "Epoch 1 ends a rung: waiting" in log and "Promoted at epoch 1" in log
+    assert launch_record(folder)["warm"] is True
+    assert [p.name[:len("model_epoch_000")] for p in (folder / "train").glob("model_epoch_*.pth")] == \
+        ["model_epoch_001"]  # nothing written at the rung
+    assert spec_of(job["job_id"])["train"]["num_epochs"] == 2
+    assert bad["state"] == "PRUNED" and bad["epochs_trained"] == 1 and len(bad["jobs"]) == 1
+    pruned = jobs.get_job(bad["jobs"][0]["job_id"])
+    assert pruned["status"] == "Canceled" and not list((Path(pruned["results_dir"]) / "train").glob("model_*"))
+    assert summary["epochs_trained"] == 3
+    automl_state = json.loads((workspace / "automl.json").read_text())
+    assert any("trial 0 promoted at epoch 1; its job trains on" in e for e in automl_state["events"])
+
+
+@pytest.mark.slow
+def test_asha_segments_resume_from_the_exact_checkpoint(overrides, tmp_path, monkeypatch):
+    """Platforms that may run TAO's container (anything but local) train a trial in segments, TAO's way: the
+    baseline is promoted by a second job resuming from its epoch-1 checkpoint; the bad trial is pruned at the
+    first rung and trains no further. Trial jobs start warm and write a checkpoint only where a segment ends.
+    """
+    from skillbank.runtime.automl import workers
+    from skillbank.runtime.sdk.platforms.local import LocalPlatform, launch_record
+
+    monkeypatch.setattr(workers, "HEARTBEAT_S", 3600.0)
+    monkeypatch.setattr(LocalPlatform, "rung_gates", False)  # the path the remote platforms take
+    workspace = tmp_path / "ws"
+    summary = _asha_study(overrides, workspace)
     assert summary["direction"] == "minimize"
     baseline, bad = history(workspace)
     # every trial job names its study, trial and rung; the rung's continuation carries its trial too
@@ -190,9 +229,9 @@ def test_each_algorithm_runs_a_tiny_study(algorithm, overrides, tmp_path):
     (row,) = history(workspace)
     assert row["state"] == "COMPLETE" and not row["baseline"] and 0.0 <= row["value"] <= 1.0
     assert summary["counts"]["COMPLETE"] == 1
-    # one job per segment: (0,1),(1,2) where the trial's Hyperband bracket prunes at epoch 1, else (0,2)
-    spans = [(job["from_epoch"], job["to_epoch"]) for job in row["jobs"]]
-    assert spans in ([(0, 1), (1, 2)], [(0, 2)]) if multi else spans == [(0, 1)]
+    # one job: local trials train through their rungs (where the trial's Hyperband bracket has one, at 1)
+    assert [(job["from_epoch"], job["to_epoch"]) for job in row["jobs"]] == [(0, 2) if multi else (0, 1)]
+    assert row["jobs"][0].get("gates") in (([1], None) if multi else (None,))
     assert set(row["values"]) == {"model.dropout_ratio", "train.optim.lr"}
     study_config = json.loads((workspace / "automl.json").read_text())["config"]
     assert study_config["algorithm"] == algorithm
@@ -302,6 +341,42 @@ def test_resume_after_the_runner_is_killed_keeps_finished_trials(overrides, tmp_
                             env=env)
     info = json.loads(status.stdout)
     assert info["state"] == "finished" and info["finished"] == 4 and info["best_rec"]["value"] is not None
+
+
+@pytest.mark.slow
+def test_a_rerun_promotes_a_job_left_waiting_at_its_rung(overrides, tmp_path):
+    """Kill the runner; its trial's job trains on to its rung and waits there with no runner. The rerun follows
+    the same job and promotes it: the trial ends in that one job, not trained again."""
+    workspace = tmp_path / "ws"
+    overrides_file = tmp_path / "overrides.yaml"
+    overrides_file.write_text(yaml.safe_dump(overrides))
+    argv = _cli(SKILL, str(overrides_file), "--algorithm", "asha", "--metric", "val_acc", "--max-trials", "1",
+                "--max-epochs", "2", "--reduction-factor", "2", "--workspace", str(workspace))
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    runner = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 150
+    while time.monotonic() < deadline:
+        rows = history(workspace) if (workspace / "history.json").is_file() else []
+        if rows and rows[0]["train_job"]:
+            break
+        assert runner.poll() is None, runner.communicate()
+        time.sleep(0.1)
+    else:
+        pytest.fail("the runner never started its trial's job")
+    runner.send_signal(signal.SIGKILL)
+    runner.wait()
+    job_id = rows[0]["train_job"]
+    log = Path(jobs.get_job(job_id)["results_dir"]) / "log.txt"
+    while time.monotonic() < deadline and "ends a rung: waiting" not in log.read_text():
+        time.sleep(0.1)
+    assert "ends a rung: waiting" in log.read_text() and jobs.get_job_status(job_id) == "Running"
+
+    done = subprocess.run(argv + ["--format", "json"], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr
+    (row,) = history(workspace)
+    assert row["state"] == "COMPLETE" and row["epochs_trained"] == 2
+    assert [j["job_id"] for j in row["jobs"]] == [job_id] and jobs.get_job_status(job_id) == "Complete"
+    assert "Promoted at epoch 1" in log.read_text()
 
 
 def test_status_of_a_folder_without_a_run(tmp_path):

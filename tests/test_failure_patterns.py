@@ -123,9 +123,16 @@ def archive_limit(tmp_path: Path) -> str:
         return _raised(lambda: safe_extract(tmp_path / "train.tar.gz", tmp_path / "out"))
 
 
+def automl_runner_gone(tmp_path: Path) -> str:
+    from skillbank.runtime.rung_gates import GatePlan, wait_at_rung
+
+    plan = GatePlan(tmp_path, (1,), tmp_path / "nobody-reads.fifo", orphan_after_s=0.0)
+    return _raised(lambda: wait_at_rung(plan, 1, sleep=lambda s: None))
+
+
 REAL_MESSAGES = {f.__name__: f for f in (encrypted_checkpoint, checkpoint_mismatch, label_map, optical_flow_mismatch,
                                          archive_not_extracted, out_of_memory, parent_not_complete, training_diverged,
-                                         unreadable_checkpoint, unreadable_data, archive_limit)}
+                                         unreadable_checkpoint, unreadable_data, archive_limit, automl_runner_gone)}
 
 
 def _table_rows(text: str) -> list[str]:

@@ -378,3 +378,28 @@ class TrainStatus(pl.Callback):
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.is_global_zero:
             self.writer.write(RUNNING, "Training loop complete.")
+
+
+# -- AutoML rung gates ----------------------------------------------------------------------------
+
+class RungGate(pl.Callback):
+    """An AutoML trial job that trains through its rungs (``runtime/rung_gates.py``): after a rung epoch's
+    status.json lines and checkpoints, wait until the engine promotes the trial (or cancels the job).
+
+    Listed after :class:`TrainStatus`, so the engine reads the epoch's ``val_acc`` before it judges.
+    """
+
+    def __init__(self, plan: Any, num_epochs: int):
+        self.plan = plan
+        self.num_epochs = num_epochs
+
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        from skillbank.runtime.rung_gates import wait_at_rung
+
+        epochs = trainer.current_epoch + 1
+        if epochs in self.plan.rungs and epochs < self.num_epochs:
+            log.info("Epoch %d ends a rung: waiting for the AutoML runner to promote or prune this trial", epochs)
+            started = time.monotonic()
+            wait_at_rung(self.plan, epochs)
+            log.info("Promoted at epoch %d after %.2f s; training on", epochs, time.monotonic() - started)
+

@@ -133,13 +133,18 @@ def build_trainer(cfg: ExperimentConfig, out: Path, steps_per_epoch: int, extra_
     """The Lightning Trainer of a spec: devices, epochs, validation and checkpoint intervals, loggers."""
     import pytorch_lightning as pl
 
-    from .callbacks import CheckpointSaver, DirectCheckpointIO, TrainStatus
+    from skillbank.runtime.rung_gates import gate_plan
+
+    from .callbacks import CheckpointSaver, DirectCheckpointIO, RungGate, TrainStatus
     from .devices import trainer_devices
     from .experiment_loggers import build_loggers
 
     t = cfg.train
     saver = CheckpointSaver(out, t.checkpoint_interval, t.checkpoint_interval_unit, checkpointer=t.checkpointer)
     callbacks = [saver, TrainStatus(status or StatusWriter(out), t.num_epochs, saver), *extra_callbacks]
+    gate = gate_plan()  # an AutoML trial that pauses at its rungs (after its status lines: listed last)
+    if gate is not None:
+        callbacks.append(RungGate(gate, t.num_epochs))
     return pl.Trainer(
         **trainer_devices(t.num_gpus, t.gpu_ids, t.num_nodes),
         max_epochs=t.num_epochs,

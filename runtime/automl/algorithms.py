@@ -11,10 +11,12 @@ random      RandomSampler          none
 grid        GridSampler            none (the space discretised, see grid_points)
 ==========  =====================  ==========================================
 
-Multi-fidelity algorithms train a trial in segments that end at the pruner's
-rungs (``min_epochs * reduction_factor**k``) and at ``max_epochs``; a trial
-that survives a rung is promoted: its next segment is a new train job that
-resumes from the exact checkpoint of the previous one.
+Multi-fidelity algorithms judge a trial at the pruner's rungs
+(``min_epochs * reduction_factor**k``); its plan's segments end there and at
+``max_epochs``. A trial that survives a rung is promoted: its job goes on
+past the gate it waits at (local platform, runtime/rung_gates.py), or its
+next segment is a new train job that resumes from the exact checkpoint of
+the previous one (trials.py).
 """
 from __future__ import annotations
 

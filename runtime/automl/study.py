@@ -9,9 +9,11 @@ earlier trial of its ladder got there waits for that trial's value, so a promoti
 which of two concurrent jobs finished its epoch first.
 
 Waiting: between looks the loop sleeps until one of its jobs ends (``job_exits.wait_any``: a local job
-wakes it the moment its process exits) or ``poll_interval`` passes (progress lines, remote platforms).
-On the local platform trial jobs start from a warm process that has the model's imports done
-(``Platform.keep_warm``), so a short rung segment does not pay them again.
+wakes it the moment its process exits), a gated job reaches a rung (it writes to the run's wake pipe), or
+``poll_interval`` passes (progress lines, remote platforms). On the local platform trial jobs start from a
+warm process that has the model's imports done (``Platform.keep_warm``), and a multi-fidelity trial trains
+through its rungs in one job that waits at each for the engine's word (runtime/rung_gates.py), so a
+promotion costs no job start and no checkpoint.
 
 Resume: the study lives in the workspace (``study.db``) or ``storage``. A rerun with the same workspace
 keeps every finished trial; a trial left RUNNING by this worker is followed again when its job still
@@ -45,6 +47,7 @@ from skillbank.runtime.automl.search_space import ParamSpec, SearchSpaceError, b
 from skillbank.runtime.automl.storage import open_storage, study_lock, workspace_lock
 from skillbank.runtime.automl.trials import LiveTrial, Outcome, TrialSetup
 from skillbank.runtime.errors import SkillbankError
+from skillbank.runtime.rung_gates import WAKE_FIFO, WakePipe
 from skillbank.runtime.skills import Skill
 from skillbank.runtime.spec_builder import build_spec, get_dotted
 from skillbank.runtime.validation import leaf_schemas, normalize_overrides, resolve_spec
@@ -86,6 +89,7 @@ class AutoMLRun:
         self._beats: dict[int, float] = {}  # trial number -> when this worker last stamped its heartbeat
         self._waiting_noted = False
         self._plots_prefetch: threading.Thread | None = None
+        self._wake: WakePipe | None = None  # open while run() runs, for gated trials
 
     # -- setup ------------------------------------------------------------------------------------
     @classmethod
@@ -96,6 +100,7 @@ class AutoMLRun:
         The run's options come out resolved: ``direction``, ``max_epochs``, ``workspace`` and ``study_name``
         filled in, ``max_trials`` capped at a grid's size.
         """
+        from skillbank.runtime.sdk.platforms import get_platform
         from skillbank.runtime.sdk.secrets import take_encryption_key
 
         skill = skill if isinstance(skill, Skill) else Skill.load(skill)
@@ -138,7 +143,9 @@ class AutoMLRun:
         options = options.replace(direction=options.resolved_direction, max_trials=max_trials,
                                   workspace=str(workspace), study_name=options.study_name or STUDY_NAME_DEFAULT)
         context = _spec_values(skill, base)
-        setup = TrialSetup(skill, options, plan, context, workspace, options.study_name, secret_env)
+        gated = plan.multi_fidelity and get_platform(options.platform, **options.platform_options).rung_gates
+        setup = TrialSetup(skill, options, plan, context, workspace, options.study_name, secret_env,
+                           wake=workspace / WAKE_FIFO if gated else None)
         return cls(setup, base, space, options.storage or ws.default_storage(workspace), on_progress, backend)
 
     def preview(self) -> dict[str, Any]:
@@ -216,7 +223,8 @@ class AutoMLRun:
     # -- the loop -----------------------------------------------------------------------------------
     def run(self) -> dict[str, Any]:
         """Run (or resume) the study to its end; returns the summary (raises AutoMLStopped on a stop)."""
-        with workspace_lock(self.workspace), self._warm_jobs():
+        wake = WakePipe(self.setup.wake) if self.setup.wake else contextlib.nullcontext()
+        with workspace_lock(self.workspace), self._warm_jobs(), wake as self._wake:
             return self._run()
 
     def _warm_jobs(self):
@@ -268,10 +276,15 @@ class AutoMLRun:
         if self._plots_prefetch is None:  # the plots at the end need matplotlib: import it while jobs train
             self._plots_prefetch = threading.Thread(target=_import_quietly, args=("matplotlib.figure",), daemon=True)
             self._plots_prefetch.start()
-        # a held trial's job has ended: waiting on it would return at once; its turn comes with another's exit
-        waiting = [live.job_id for live in self.live if not trials.is_held(live, held_rung(live, self.live))]
-        if waiting:
-            wait_any(waiting, timeout=timeout)
+        # a held trial's segment job has ended: waiting on it would return at once; its turn comes with another's
+        # exit (a gated job waits at its rung, alive: its exit still counts)
+        waiting = [live.job_id for live in self.live if trials.is_gated(self.setup, live)
+                   or not trials.is_held(live, held_rung(live, self.live))]
+        wake = [self._wake.fd] if self._wake is not None else []
+        if waiting or wake:
+            wait_any(waiting, timeout=timeout, also=wake)
+            if self._wake is not None:
+                self._wake.drain()  # before the looks that follow: a job reaching a rung later wakes the next wait
         else:  # only other workers' trials are running
             time.sleep(timeout)
 
@@ -320,12 +333,14 @@ class AutoMLRun:
 
     def _follow(self, live: LiveTrial) -> bool:
         """Look at one trial's job; True when the trial ended (its slot is free)."""
-        before = (live.job_id, live.stage)
+        before, epochs_before = (live.job_id, live.stage), live.epochs_done
         outcome = trials.step(self.setup, live, held_rung(live, self.live))
         if outcome is not None:
             self._end(live, outcome)
             return True
-        if (live.job_id, live.stage) != before:
+        if (live.job_id, live.stage) == before and live.epochs_done != epochs_before:
+            self._event(f"trial {live.number} promoted at epoch {live.epochs_done}; its job trains on")
+        elif (live.job_id, live.stage) != before:
             checkpoint = Path(live.checkpoint or "").name
             self._event(f"trial {live.number} promoted at epoch {live.epochs_done}; resuming from {checkpoint}"
                         if live.stage == "train" else f"trial {live.number}: evaluating {checkpoint}")

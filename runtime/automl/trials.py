@@ -1,4 +1,4 @@
-"""The life of one AutoML trial: its train jobs (one per rung segment), its evaluate job, and how it ends.
+"""The life of one AutoML trial: its train job(s), its evaluate job, and how it ends.
 
 A trial is one recommendation (a set of hyperparameter values) followed through the job SDK:
 
@@ -7,8 +7,12 @@ A trial is one recommendation (a set of hyperparameter values) followed through 
    ``train.checkpointer``'s top-k says): the engine sets ``train.checkpoint_interval`` to that epoch;
 2. every epoch's ``val_acc`` (``val_loss`` when minimising) in the job's ``status.json`` is reported to
    Optuna as an intermediate value; multi-fidelity algorithms may prune there (the job is canceled);
-3. a segment that ends at a rung and is not pruned is promoted: the next train job resumes from its
-   exact checkpoint (``train.resume_training_checkpoint_path``) with ``train.num_epochs`` raised;
+3. a trial that reaches a rung and is not pruned is promoted. Gated (the platform runs our model code
+   here, ``setup.wake`` set, see runtime/rung_gates.py): one train job runs to ``max_epochs`` and waits
+   after each rung epoch until the engine opens its gate, with no checkpoint written or read at a rung.
+   Otherwise (TAO's way, any platform): each segment is its own job, and the next one resumes from the
+   previous one's exact checkpoint (``train.resume_training_checkpoint_path``) with ``train.num_epochs``
+   raised;
 4. the objective: ``accuracy`` (default) from an evaluate job on the trial's exact checkpoint, or the
    last training KPI (``val_acc``, ``val_loss`` ...);
 5. a failed job fails the trial with the SDK's failure analysis (never a metric of 0).
@@ -28,6 +32,7 @@ from typing import Any, NamedTuple
 
 from skillbank.runtime.automl.algorithms import BudgetPlan
 from skillbank.runtime.automl.options import KPI_METRICS, AutoMLOptions
+from skillbank.runtime.rung_gates import GATE_ENV, open_gate, prepare_gate
 from skillbank.runtime.sdk.job_labels import automl_info
 from skillbank.runtime.skills import Skill
 from skillbank.runtime.validation import leaf_schemas
@@ -39,6 +44,7 @@ CHECKPOINT_UNIT_KEY = "train.checkpoint_interval_unit"
 TEST_SET_KEY = "evaluate.test_dataset_dir"
 VAL_SET_KEY = "dataset.val_dataset_dir"
 LOG_TAIL_CHARS = 2000
+GATES_FOLDER = "gates"  # <workspace>/gates/trial-<n>: where gated trial jobs wait at their rungs
 
 
 @dataclass
@@ -87,6 +93,7 @@ class TrialSetup:
     workspace: Path
     study_name: str
     secret_env: dict[str, str] = field(default_factory=dict, repr=False)  # the encryption key, for jobs only
+    wake: Path | None = None  # the engine's wake pipe when trials train through their rungs (gated), else None
 
 
 # ---------------------------------------------------------------------------------------------- launching
@@ -95,21 +102,32 @@ def launch_train(setup: TrialSetup, live: LiveTrial, resume_from: str | None = N
     """Start the trial's next train segment; a FAIL outcome when the job cannot be created."""
     from skillbank.runtime.sdk import jobs
 
-    end = live.plan.next_end(live.epochs_done)
-    # A checkpoint only where the segment ends (a rung, or max_epochs): the one the next segment resumes
-    # from or the trial is scored on. train.checkpointer's top-k still keeps the best epochs.
+    gated = is_gated(setup, live)
+    end = live.plan.max_epochs if gated else live.plan.next_end(live.epochs_done)
+    # A checkpoint only where the job ends (a rung, or max_epochs): the one the next segment resumes from or
+    # the trial is scored on. train.checkpointer's top-k still keeps the best epochs.
     overrides = {**live.overrides, NUM_EPOCHS_KEY: end, CHECKPOINT_INTERVAL_KEY: end, CHECKPOINT_UNIT_KEY: "epoch"}
     if resume_from:
         overrides[RESUME_KEY] = resume_from
+    launch = _launch(setup, live, "train")
+    entry: dict[str, Any] = {"from_epoch": live.epochs_done, "to_epoch": end, "resume_from": resume_from}
+    if gated:
+        folder = prepare_gate(setup.workspace / GATES_FOLDER / f"trial-{live.number}", live.plan.rungs, setup.wake)
+        launch["env"] = {**launch["env"], GATE_ENV: str(folder)}
+        entry.update(gates=list(live.plan.rungs), gate=str(folder))
     try:
-        job_id = jobs.create_job(setup.skill, "train", overrides, parent_job_id=parent, **_launch(setup, live, "train"))
+        job_id = jobs.create_job(setup.skill, "train", overrides, parent_job_id=parent, **launch)
     except Exception as exc:  # noqa: BLE001 - validation, spec-param or launch errors fail this trial only
         return launch_failure(exc)
     live.stage, live.job_id, live.train_job = "train", job_id, job_id
-    live.jobs.append({"job_id": job_id, "action": "train", "from_epoch": live.epochs_done, "to_epoch": end,
-                      "resume_from": resume_from})
+    live.jobs.append({"job_id": job_id, "action": "train", **entry})
     save_attrs(live)
     return None
+
+
+def is_gated(setup: TrialSetup, live: LiveTrial) -> bool:
+    """Whether the trial's train job trains through its rungs, waiting at each (runtime/rung_gates.py)."""
+    return setup.wake is not None and live.plan.multi_fidelity
 
 
 def launch_evaluate(setup: TrialSetup, live: LiveTrial) -> Outcome | None:
@@ -134,7 +152,7 @@ def _launch(setup: TrialSetup, live: LiveTrial, action: str) -> dict[str, Any]:
     """
     o = setup.options
     rung = None
-    if action == "train" and setup.plan.multi_fidelity:
+    if action == "train" and setup.plan.multi_fidelity and not is_gated(setup, live):
         rung = 1 + sum(1 for job in live.jobs if job["action"] == "train")
     return {"platform": o.platform, "results_root": o.results_root, "env": setup.secret_env,
             "platform_options": o.platform_options, "name": o.job_name, "tags": o.job_tags,
@@ -173,6 +191,7 @@ def step(setup: TrialSetup, live: LiveTrial, hold_from: int | None = None) -> Ou
         if pruned is not None:
             return pruned
         held = is_held(live, hold_from)
+        open_gates(live, hold_from)
     status = record["status"]
     if status == ERROR:
         return failed(jobs.get_failure_analysis(live.job_id), record)
@@ -182,6 +201,21 @@ def step(setup: TrialSetup, live: LiveTrial, hold_from: int | None = None) -> Ou
     if status == COMPLETE and not held:
         return train_finished(setup, live, record) if live.stage == "train" else evaluate_finished(setup, record)
     return None
+
+
+def open_gates(live: LiveTrial, hold_from: int | None) -> None:
+    """Promote a gated trial at each rung its job has reached, was judged at and not pruned (a rung from
+    ``hold_from`` on waits for the earlier trials of its ladder)."""
+    gates = live.jobs[-1].get("gates") if live.jobs else None
+    if not gates:
+        return
+    opened = [rung for rung in gates
+              if live.epochs_done < rung <= live.last_epoch_seen and (hold_from is None or rung < hold_from)]
+    for rung in opened:
+        open_gate(Path(live.jobs[-1]["gate"]), rung)
+        live.epochs_done = rung
+    if opened:
+        save_attrs(live)
 
 
 def is_held(live: LiveTrial, hold_from: int | None) -> bool:

@@ -18,8 +18,10 @@ from skillbank.runtime.sdk.platforms.base import TERMINAL
 from skillbank.runtime.sdk.store import JobNotFoundError, JobStore
 
 
-def wait_any(job_ids: Iterable[str], timeout: float, *, store: JobStore | None = None) -> bool:
-    """Block until one of the jobs ends, or ``timeout`` seconds pass; True when a job's end woke it.
+def wait_any(job_ids: Iterable[str], timeout: float, *, store: JobStore | None = None,
+             also: Iterable[int] = ()) -> bool:
+    """Block until one of the jobs ends, one of the descriptors ``also`` is readable (the caller's own wake
+    pipe), or ``timeout`` seconds pass; True when a job's end or a descriptor woke it.
 
     Returns at once when one of them has ended already (its record may still say otherwise: the caller
     refreshes it).
@@ -40,10 +42,11 @@ def wait_any(job_ids: Iterable[str], timeout: float, *, store: JobStore | None =
                 fd = platform_of(record).exit_fd(record["backend_id"], Path(record["results_dir"]))
                 if fd is not None:
                     fds.append(fd)
-        if not fds:
+        watched = [*fds, *also]
+        if not watched:
             time.sleep(timeout)
             return False
-        readable, _, _ = select.select(fds, [], [], timeout)
+        readable, _, _ = select.select(watched, [], [], timeout)
         return bool(readable)
     finally:
         for fd in fds:

@@ -56,6 +56,10 @@ class Platform(ABC):
     """A place jobs run. Implementations: local (embedded default), docker, slurm, kubernetes."""
 
     name: str = ""
+    # Whether jobs run this installation's model code on this host, so an AutoML trial can train through its
+    # rungs in one job that waits at each (runtime/rung_gates.py); elsewhere (TAO's container, other hosts)
+    # each rung segment is its own job resuming from the previous checkpoint, as TAO's AutoML does.
+    rung_gates: bool = False
 
     @abstractmethod
     def launch(self, request: LaunchRequest) -> str:

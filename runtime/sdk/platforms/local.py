@@ -47,6 +47,7 @@ _CHILDREN: dict[int, subprocess.Popen] = {}
 
 class LocalPlatform(Platform):
     name = "local"
+    rung_gates = True
 
     def __init__(self, grace_s: float = 10.0):
         self.grace_s = grace_s
