@@ -13,8 +13,11 @@ have something to compare.
 The study is sized for what multi-fidelity search is for: 12 trials over three Hyperband brackets (with
 6 trials, two per bracket, Successive Halving has next to nothing to compare, and its top bracket never
 prunes by design, so Hyperband trained 0.7x random's epochs at best). The four studies run one after the
-other in this process; their wall times include everything a user waits for: the warm job starter's
-imports, the study's creation, every job, and the plots.
+other in this process, ``ROUNDS`` times over (random, asha, hyperband, bohb, random, ...), and each row
+takes an algorithm's faster round: a study of 20-45 s on two shared cores moves by several seconds from
+one run to the next, and a slow round of random search alone once swung every ratio by 0.1. The same seed
+trains the same epochs in every round. Wall times include everything a user waits for: the warm job
+starter's imports, the study's creation, every job, and the plots.
 
 Rows, as ratios to random search: epochs trained (lower is cheaper); the ``val_acc`` of the best
 checkpoint of a fully trained trial (goal: the same, ratio 1.00; a trial delivers its best epoch's
@@ -31,6 +34,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -49,6 +53,7 @@ METRIC = "val_acc"
 WALL_GOAL = 0.60  # issue 15, goal 1: multi-fidelity wall time / random search's
 FIXED_COST_GOAL_S = 1.0  # issue 15, goal 1: a job's start to first step plus last step to exit, beyond imports
 FIXED_COST_JOBS = 3
+ROUNDS = 2  # each study runs this many times, interleaved; a row takes its faster round
 ALGORITHMS = ("asha", "hyperband", "bohb")
 
 
@@ -70,7 +75,14 @@ def run() -> list[dict]:
                 # each trial keeps its best epoch (by val_acc) besides the checkpoints its rungs need
                 "train.checkpointer.enable_topk": True, "train.checkpointer.replace_periodic": True,
             }
-            studies = {name: _study(name, root, overrides) for name in ("random", *ALGORITHMS)}
+            studies: dict[str, dict[str, Any]] = {}
+            for round_ in range(ROUNDS):
+                for name in ("random", *ALGORITHMS):
+                    summary = _study(name, root / f"round-{round_}", overrides)
+                    print(f"#   {name} round {round_ + 1}: {summary['wall_s']:.1f} s, "
+                          f"{summary['epochs_trained']} epochs", file=sys.stderr, flush=True)
+                    if name not in studies or summary["wall_s"] < studies[name]["wall_s"]:
+                        studies[name] = summary
             fixed = _fixed_costs({**overrides, "train.num_epochs": 1})
     base = studies["random"]
     for name in ALGORITHMS:
@@ -80,8 +92,8 @@ def run() -> list[dict]:
                          ours["epochs_trained"], base["epochs_trained"], "epochs"))
         rows.append(_row(f"{name} vs random: best checkpoint's val_acc (goal: the same)",
                          ours["best_val_acc"], base["best_val_acc"], "val_acc", goal=">= 1.00"))
-        rows.append(_row(f"{name} vs random: wall time (goal <= {WALL_GOAL:.2f})", ours["wall_s"], base["wall_s"],
-                         "s", goal=f"<= {WALL_GOAL:.2f}"))
+        rows.append(_row(f"{name} vs random: wall time, best of {ROUNDS} (goal <= {WALL_GOAL:.2f})", ours["wall_s"],
+                         base["wall_s"], "s", goal=f"<= {WALL_GOAL:.2f}"))
     rows.append(_row(f"trial job fixed cost, warm start / cold with imports (goal: <= {FIXED_COST_GOAL_S:g} s)",
                      fixed["warm"], fixed["cold"], "s", goal=f"value <= {FIXED_COST_GOAL_S:g}"))
     rows.append(_row(f"job fixed cost beyond imports, cold start / the imports (goal: <= {FIXED_COST_GOAL_S:g} s)",
@@ -98,7 +110,17 @@ def _study(algorithm: str, root: Path, overrides: dict[str, Any]) -> dict[str, A
                          workspace=root / f"ws-{algorithm}", seed=7)
     summary["wall_s"] = time.perf_counter() - started
     summary["best_val_acc"] = _best_accuracy(summary)  # read while the workspace still exists
+    _drop_results(summary)
     return summary
+
+
+def _drop_results(summary: dict[str, Any]) -> None:
+    """Delete the study's job folders (a study writes 1-4 GB of checkpoints; the bench runs eight)."""
+    from skillbank.runtime.sdk import jobs
+
+    rows = json.loads(Path(summary["files"]["history_json"]).read_text())
+    for job in (job for row in rows for job in row["jobs"]):
+        shutil.rmtree(jobs.get_job(job["job_id"])["results_dir"], ignore_errors=True)
 
 
 def _best_accuracy(summary: dict[str, Any]) -> float:
