@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from skillbank.runtime import settings
+from skillbank.runtime.errors import SkillbankError
 
 GATE_ENV = settings.RUNG_GATE  # names the gate folder of one trial job (set by the AutoML engine only)
 PLAN_FILE = "plan.json"
@@ -44,7 +45,7 @@ _POLL_S = 0.005  # how often a waiting job looks for its gate file (a stat() cal
 _ENGINE_CHECK_S = 1.0  # how often it checks that an engine still holds the wake pipe
 
 
-class RungGateError(RuntimeError):
+class RungGateError(SkillbankError, RuntimeError):
     """A gated job can go no further: its plan is unreadable, or no engine came back to judge it."""
 
 
