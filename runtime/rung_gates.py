@@ -59,7 +59,12 @@ class GatePlan:
     orphan_after_s: float = ORPHAN_AFTER_S
 
     def open_file(self, epochs: int) -> Path:
-        return self.folder / f"open-{int(epochs)}"
+        return gate_file(self.folder, epochs)
+
+
+def gate_file(folder: Path, epochs: int) -> Path:
+    """The file whose presence opens the gate after ``epochs`` epochs."""
+    return Path(folder) / f"open-{int(epochs)}"
 
 
 # -- the engine's side -------------------------------------------------------------------------------
@@ -81,7 +86,7 @@ def prepare_gate(folder: Path, rungs: tuple[int, ...] | list[int], wake: Path | 
 
 def open_gate(folder: Path, epochs: int) -> None:
     """Let the job waiting after epoch ``epochs`` go on (it may not be there yet: it will not stop then)."""
-    path = Path(folder) / f"open-{int(epochs)}"
+    path = gate_file(folder, epochs)
     if not path.exists():
         path.write_text("promoted\n")
 

@@ -278,8 +278,8 @@ class AutoMLRun:
             self._plots_prefetch.start()
         # a held trial's segment job has ended: waiting on it would return at once; its turn comes with another's
         # exit (a gated job waits at its rung, alive: its exit still counts)
-        waiting = [live.job_id for live in self.live if trials.is_gated(self.setup, live)
-                   or not trials.is_held(live, held_rung(live, self.live))]
+        waiting = [live.job_id for live in self.live
+                   if live.at_gates or not trials.is_held(live, held_rung(live, self.live))]
         wake = [self._wake.fd] if self._wake is not None else []
         if waiting or wake:
             wait_any(waiting, timeout=timeout, also=wake)

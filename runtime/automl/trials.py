@@ -72,6 +72,11 @@ class LiveTrial:
     def number(self) -> int:
         return self.trial.number
 
+    @property
+    def at_gates(self) -> bool:
+        """Whether the trial's current job trains through its rungs, waiting at each (alive while it waits)."""
+        return bool(self.jobs and self.jobs[-1].get("gates"))
+
 
 class Outcome(NamedTuple):
     """How a trial ended: ``COMPLETE`` (with ``value``), ``PRUNED`` or ``FAIL`` (with ``failure``)."""
@@ -102,7 +107,7 @@ def launch_train(setup: TrialSetup, live: LiveTrial, resume_from: str | None = N
     """Start the trial's next train segment; a FAIL outcome when the job cannot be created."""
     from skillbank.runtime.sdk import jobs
 
-    gated = is_gated(setup, live)
+    gated = trains_through_rungs(setup, live)
     end = live.plan.max_epochs if gated else live.plan.next_end(live.epochs_done)
     # A checkpoint only where the job ends (a rung, or max_epochs): the one the next segment resumes from or
     # the trial is scored on. train.checkpointer's top-k still keeps the best epochs.
@@ -125,8 +130,8 @@ def launch_train(setup: TrialSetup, live: LiveTrial, resume_from: str | None = N
     return None
 
 
-def is_gated(setup: TrialSetup, live: LiveTrial) -> bool:
-    """Whether the trial's train job trains through its rungs, waiting at each (runtime/rung_gates.py)."""
+def trains_through_rungs(setup: TrialSetup, live: LiveTrial) -> bool:
+    """Whether the trial's train job is to train through its rungs, waiting at each (runtime/rung_gates.py)."""
     return setup.wake is not None and live.plan.multi_fidelity
 
 
@@ -152,7 +157,7 @@ def _launch(setup: TrialSetup, live: LiveTrial, action: str) -> dict[str, Any]:
     """
     o = setup.options
     rung = None
-    if action == "train" and setup.plan.multi_fidelity and not is_gated(setup, live):
+    if action == "train" and setup.plan.multi_fidelity and not trains_through_rungs(setup, live):
         rung = 1 + sum(1 for job in live.jobs if job["action"] == "train")
     return {"platform": o.platform, "results_root": o.results_root, "env": setup.secret_env,
             "platform_options": o.platform_options, "name": o.job_name, "tags": o.job_tags,
@@ -206,10 +211,9 @@ def step(setup: TrialSetup, live: LiveTrial, hold_from: int | None = None) -> Ou
 def open_gates(live: LiveTrial, hold_from: int | None) -> None:
     """Promote a gated trial at each rung its job has reached, was judged at and not pruned (a rung from
     ``hold_from`` on waits for the earlier trials of its ladder)."""
-    gates = live.jobs[-1].get("gates") if live.jobs else None
-    if not gates:
+    if not live.at_gates:
         return
-    opened = [rung for rung in gates
+    opened = [rung for rung in live.jobs[-1]["gates"]
               if live.epochs_done < rung <= live.last_epoch_seen and (hold_from is None or rung < hold_from)]
     for rung in opened:
         open_gate(Path(live.jobs[-1]["gate"]), rung)
