@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from skillbank.runtime.sdk.failure import analyze_failure
+from skillbank.runtime.sdk.job_exits import wait_any
 from skillbank.runtime.sdk.job_prepare import JobError, PreparedJob, prepare_job
 from skillbank.runtime.sdk.job_refresh import (
     analyze,
@@ -170,9 +171,6 @@ def _record(store: JobStore, prepared: PreparedJob) -> None:
         results_dir=prepared.results_dir, parent_job_id=prepared.parent_job_id, results_uri=prepared.results_uri,
         platform_options=prepared.platform_options, inherited=prepared.inherited or None, **prepared.labels,
     )
-
-
-# Platforms whose jobs read local paths of this machine (a container mounts them from here).
 
 
 # -- observe ----------------------------------------------------------------------------------
@@ -311,7 +309,8 @@ def wait(
             return record["status"]
         if deadline is not None and time.monotonic() >= deadline:
             raise TimeoutError(f"job {job_id} is still {record['status']} after {timeout:g}s")
-        time.sleep(poll)
+        # Sleeps at most `poll` (status lines keep their pace) but wakes the moment a local job exits.
+        wait_any([job_id], timeout=poll, store=store)
 
 
 def get_failure_analysis(job_id: str, *, store: JobStore | None = None) -> dict[str, Any]:
