@@ -144,7 +144,7 @@ class AutoMLRun:
                                   workspace=str(workspace), study_name=options.study_name or STUDY_NAME_DEFAULT)
         context = _spec_values(skill, base)
         gated = plan.multi_fidelity and get_platform(options.platform, **options.platform_options).rung_gates
-        setup = TrialSetup(skill, options, plan, context, workspace, options.study_name, secret_env,
+        setup = TrialSetup(skill, options, plan, context, workspace, secret_env,
                            wake=workspace / WAKE_FIFO if gated else None)
         return cls(setup, base, space, options.storage or ws.default_storage(workspace), on_progress, backend)
 

@@ -34,6 +34,7 @@ from skillbank.runtime.automl.algorithms import BudgetPlan
 from skillbank.runtime.automl.options import KPI_METRICS, AutoMLOptions
 from skillbank.runtime.rung_gates import GATE_ENV, open_gate, prepare_gate
 from skillbank.runtime.sdk.job_labels import automl_info
+from skillbank.runtime.sdk.status_file import epoch_kpis, read_status_events
 from skillbank.runtime.skills import Skill
 from skillbank.runtime.validation import leaf_schemas
 
@@ -95,8 +96,7 @@ class TrialSetup:
     options: AutoMLOptions
     plan: BudgetPlan
     context: dict[str, Any]  # dotted key -> value of the base spec (relations, the baseline, the test set)
-    workspace: Path
-    study_name: str
+    workspace: Path  # options.workspace (resolved), as a Path
     secret_env: dict[str, str] = field(default_factory=dict, repr=False)  # the encryption key, for jobs only
     wake: Path | None = None  # the engine's wake pipe when trials train through their rungs (gated), else None
 
@@ -161,7 +161,7 @@ def _launch(setup: TrialSetup, live: LiveTrial, action: str) -> dict[str, Any]:
         rung = 1 + sum(1 for job in live.jobs if job["action"] == "train")
     return {"platform": o.platform, "results_root": o.results_root, "env": setup.secret_env,
             "platform_options": o.platform_options, "name": o.job_name, "tags": o.job_tags,
-            "automl": automl_info(setup.workspace, setup.study_name, live.number, rung)}
+            "automl": automl_info(setup.workspace, setup.options.study_name, live.number, rung)}
 
 
 def evaluate_overrides(setup: TrialSetup, live: LiveTrial) -> dict[str, Any]:
@@ -232,8 +232,6 @@ def report_epochs(setup: TrialSetup, live: LiveTrial, record: dict[str, Any],
     """Report new epochs (before ``hold_from``) as intermediate values; a PRUNED outcome when the pruner stops
     the trial (job canceled)."""
     from skillbank.runtime.sdk import jobs
-    from skillbank.runtime.sdk.status_file import read_status_events
-
     key = "val_loss" if setup.options.direction == "minimize" else "val_acc"
     epochs, last_kpi = epoch_kpis(read_status_events(Path(record["results_dir"]) / "train"))
     if last_kpi:
@@ -340,38 +338,6 @@ def launch_failure(exc: Exception) -> Outcome:
     category = "invalid_spec" if name in ("SpecValidationError", "SpecParamError") else "launch_failed"
     return failed({"category": category, "detail": f"{name}: {exc}"[:LOG_TAIL_CHARS],
                    "suggestion": "Fix the cause in detail; check the overrides with `skillbank validate`."})
-
-
-def epoch_kpis(events: list[dict[str, Any]]) -> tuple[list[tuple[int, dict[str, Any]]], dict[str, Any]]:
-    """Per finished epoch of a train status.json, ``(epochs completed, KPIs of that epoch)``; and the last KPIs.
-
-    TAO's format (ours too): "Eval metrics generated." carries ``kpi`` {val_loss, val_acc} of the epoch
-    whose "Training loop in progress" line (``epoch``, 0-based) follows; "Train metrics generated."
-    carries {train_loss, train_acc}; every line repeats the last kpi. An epoch without validation has no
-    val KPIs. The last KPIs merge the newest value of every key (val and train).
-    """
-    from skillbank.runtime.sdk.status_file import EVAL_METRICS_MESSAGE, TRAIN_METRICS_MESSAGE
-
-    epochs: list[tuple[int, dict[str, Any]]] = []
-    last: dict[str, Any] = {}
-    pending: dict[str, Any] = {}
-    for event in events:
-        kpi = event.get("kpi") if isinstance(event.get("kpi"), dict) else {}
-        epoch = event.get("epoch")
-        if event.get("message") == EVAL_METRICS_MESSAGE and kpi:
-            pending = {k: v for k, v in kpi.items() if k.startswith("val_")}
-            last.update(pending)
-            continue
-        if isinstance(epoch, int) and not isinstance(epoch, bool) and event.get("status") in ("RUNNING", "SUCCESS"):
-            own = pending or {k: v for k, v in kpi.items() if k.startswith("val_")}
-            epochs.append((epoch + 1, {**{k: v for k, v in kpi.items() if not k.startswith("val_")}, **own}))
-            pending = {}
-            last.update(own)
-            continue
-        if event.get("message") == TRAIN_METRICS_MESSAGE and epochs:
-            epochs[-1] = (epochs[-1][0], {**epochs[-1][1], **kpi})
-        last.update({k: v for k, v in kpi.items() if not k.startswith("val_")})
-    return epochs, last
 
 
 def finite(value: Any) -> bool:

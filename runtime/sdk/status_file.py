@@ -4,7 +4,8 @@
 is ``action_recognition/status_log.py``). :func:`read_status_events` is the one reader: job
 followers, ``jobs show``, AutoML and the tests all read through it. A line still being written (or
 cut by a ``tail``) is skipped, never an error. The rest are pure functions over the events: TAO's
-train format spreads one epoch over three lines, which :func:`progress_view` joins again.
+train format spreads one epoch over three lines, which :func:`progress_view` joins again
+(:func:`epoch_kpis` per epoch, for AutoML).
 """
 from __future__ import annotations
 
@@ -137,6 +138,36 @@ def progress_view(events: list[dict[str, Any]]) -> dict[str, Any] | None:
     if kpi:
         view["kpi"] = kpi
     return view
+
+
+def epoch_kpis(events: list[dict[str, Any]]) -> tuple[list[tuple[int, dict[str, Any]]], dict[str, Any]]:
+    """Per finished epoch of a train status.json, ``(epochs completed, KPIs of that epoch)``; and the last KPIs.
+
+    TAO's format (see :func:`progress_view`): "Eval metrics generated." carries ``kpi`` {val_loss, val_acc}
+    of the epoch whose "Training loop in progress" line (``epoch``, 0-based) follows; "Train metrics
+    generated." carries {train_loss, train_acc}; every line repeats the last kpi. An epoch without
+    validation has no val KPIs. The last KPIs merge the newest value of every key (val and train).
+    AutoML reports these epochs to Optuna (runtime/automl/trials.py).
+    """
+    epochs: list[tuple[int, dict[str, Any]]] = []
+    last: dict[str, Any] = {}
+    pending: dict[str, Any] = {}  # the val KPIs of the epoch whose loop line comes next
+    for event in events:
+        kpi = event.get("kpi") if isinstance(event.get("kpi"), dict) else {}
+        if event.get("message") == EVAL_METRICS_MESSAGE and kpi:
+            pending = {k: v for k, v in kpi.items() if k.startswith("val_")}
+            last.update(pending)
+            continue
+        if _is_int(event.get("epoch")) and event.get("status") in ("RUNNING", "SUCCESS"):
+            own = pending or {k: v for k, v in kpi.items() if k.startswith("val_")}
+            epochs.append((event["epoch"] + 1, {**{k: v for k, v in kpi.items() if not k.startswith("val_")}, **own}))
+            pending = {}
+            last.update(own)
+            continue
+        if event.get("message") == TRAIN_METRICS_MESSAGE and epochs:
+            epochs[-1] = (epochs[-1][0], {**epochs[-1][1], **kpi})
+        last.update({k: v for k, v in kpi.items() if not k.startswith("val_")})
+    return epochs, last
 
 
 def recorded_best(record: Mapping[str, Any]) -> str | None:
