@@ -43,6 +43,8 @@ def test_unknown_names_are_refused_with_the_allowed_ones():
         AutoMLOptions().replace(max_trial=3)
     with pytest.raises(AutoMLError, match="AUTOML_OPTIONS: option\\(s\\) nope: unknown"):
         AutoMLOptions.from_dict({"nope": 1}, where="AUTOML_OPTIONS")
+    with pytest.raises(AutoMLError, match="request.json: max_trials='x'"):  # a bad value names its source too
+        AutoMLOptions.from_dict({"max_trials": "x"}, where="request.json")
     with pytest.raises(AutoMLError, match="--automl-option\\(s\\) max_concurent: unknown"):
         parse_option_items(["max_concurent=2"])
     with pytest.raises(AutoMLError, match="expected KEY=VALUE"):

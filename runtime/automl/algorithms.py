@@ -71,8 +71,9 @@ class BudgetPlan:
 
 
 def check_algorithm(name: str) -> str:
+    """``name`` when it is one of :data:`ALGORITHMS`; else one AlgorithmError line (AutoMLOptions says the same)."""
     if name not in ALGORITHMS:
-        raise AlgorithmError(f"unknown algorithm {name!r}; allowed: {', '.join(ALGORITHMS)}")
+        raise AlgorithmError(f"algorithm={name!r}; allowed: {', '.join(ALGORITHMS)}")
     return name
 
 

@@ -6,7 +6,11 @@ The parts, each in its own module:
   runners, read here);
 * ``trials.py``: the life of one trial: its train jobs per rung segment, its evaluate job, its outcome;
 * ``study.py``: the study loop: ask within the budget, follow, tell; resume and several workers;
-* ``progress.py``: the run's summary and its one-line progress.
+* ``workers.py``: several workers on one study: each trial's worker and heartbeat, the shared budget, a
+  rerun picking up its own running trials;
+* ``progress.py``: the run's summary and its one-line progress;
+* ``../rung_gates.py``: gated trials (local platform) train in one job that waits at each rung for the
+  study loop's word, instead of a job per rung segment.
 
 ``python -m skillbank.runtime.automl.engine REQUEST.json`` is the detached run of ``wait=False``.
 """

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from skillbank.runtime.automl.algorithms import ALGORITHMS, DEFAULT_ALGORITHM
+from skillbank.runtime.automl.algorithms import DEFAULT_ALGORITHM, AlgorithmError, check_algorithm
 from skillbank.runtime.errors import SkillbankError
 
 KPI_METRICS = ("val_acc", "val_loss", "train_acc", "train_loss")  # read from the train job's status.json
@@ -101,8 +101,10 @@ class AutoMLOptions:
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__  # frozen: normalised once, here
-        if self.algorithm not in ALGORITHMS:
-            raise AutoMLError(f"algorithm={self.algorithm!r}; allowed: {', '.join(ALGORITHMS)}")
+        try:
+            check_algorithm(self.algorithm)
+        except AlgorithmError as exc:  # one wording for a bad name, as an option error (exit code 2)
+            raise AutoMLError(str(exc)) from None
         if not isinstance(self.metric, str) or not self.metric.strip():
             raise AutoMLError(f"metric={self.metric!r}; allowed: a metric name, e.g. accuracy or val_acc")
         if self.direction is not None and self.direction not in DIRECTIONS:
@@ -188,7 +190,10 @@ class AutoMLOptions:
         if not isinstance(data, Mapping):
             raise AutoMLError(f"{where}: expected a mapping of option -> value, got {type(data).__name__}")
         _refuse_unknown(data, f"{where}: option")
-        return cls(**dict(data))
+        try:
+            return cls(**dict(data))
+        except AutoMLError as exc:  # a bad value: say which file or argument held it, as unknown names do
+            raise AutoMLError(f"{where}: {exc}" if where else str(exc)) from None
 
 
 def option_names() -> tuple[str, ...]:
