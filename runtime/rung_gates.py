@@ -9,8 +9,8 @@ promoted) or cancels the job (it is pruned).
 
 The two sides meet in files, so neither imports the other:
 
-* the engine makes a gate folder per trial job holding ``plan.json`` (the rungs, the engine's wake pipe,
-  how long to wait for an engine that went away) and names the folder in the job's environment
+* the engine makes a gate folder per trial job holding ``plan.json`` (the rungs and the engine's wake
+  pipe) and names the folder in the job's environment
   (:data:`GATE_ENV`); it opens rung ``r`` by writing ``open-<r>``;
 * the job (``action_recognition train``'s :class:`~skillbank.runtime.action_recognition.callbacks.RungGate`)
   reads the plan, writes a byte to the wake pipe when it reaches a rung, and waits for ``open-<r>``.
@@ -18,7 +18,7 @@ The two sides meet in files, so neither imports the other:
 The wake pipe is a FIFO in the AutoML workspace that the engine holds open while it runs (see
 :class:`WakePipe`): the engine's wait selects on it beside the jobs' exit descriptors, so a trial that
 reaches a rung is judged at once, not at the next poll. While no engine holds the pipe (it was stopped; a
-rerun follows the job again) the job keeps waiting up to ``orphan_after_s``, then fails with a message
+rerun follows the job again) the job keeps waiting up to :data:`ORPHAN_AFTER_S`, then fails with a message
 that says so.
 
 Pure standard library and small: both the engine and the model's training import it.
@@ -56,7 +56,7 @@ class GatePlan:
     folder: Path
     rungs: tuple[int, ...]  # epoch counts (1-based) after which the job waits
     wake: Path | None  # the engine's wake FIFO
-    orphan_after_s: float = ORPHAN_AFTER_S
+    orphan_after_s: float = ORPHAN_AFTER_S  # always the default for a job; tests shorten it
 
     def open_file(self, epochs: int) -> Path:
         return gate_file(self.folder, epochs)
@@ -69,15 +69,13 @@ def gate_file(folder: Path, epochs: int) -> Path:
 
 # -- the engine's side -------------------------------------------------------------------------------
 
-def prepare_gate(folder: Path, rungs: tuple[int, ...] | list[int], wake: Path | None,
-                 orphan_after_s: float = ORPHAN_AFTER_S) -> Path:
+def prepare_gate(folder: Path, rungs: tuple[int, ...] | list[int], wake: Path | None) -> Path:
     """Make ``folder`` (emptied of an earlier job's gates) with the plan a job will read; returns it."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     for old in folder.glob("open-*"):
         old.unlink(missing_ok=True)
-    plan = {"rungs": [int(r) for r in rungs], "wake": str(wake) if wake else None,
-            "orphan_after_s": float(orphan_after_s)}
+    plan = {"rungs": [int(r) for r in rungs], "wake": str(wake) if wake else None}
     tmp = folder / f".{PLAN_FILE}.tmp"
     tmp.write_text(json.dumps(plan))
     os.replace(tmp, folder / PLAN_FILE)
@@ -137,24 +135,18 @@ def gate_plan() -> GatePlan | None:
     try:
         data = json.loads(path.read_text())
         rungs = tuple(sorted({int(r) for r in data["rungs"]}))
-        orphan = float(data.get("orphan_after_s", ORPHAN_AFTER_S))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise RungGateError(f"{GATE_ENV}={folder}: cannot read its {PLAN_FILE} ({exc}); this variable is set by "
                             "`skillbank automl` for its trial jobs only") from exc
     wake = data.get("wake")
-    return GatePlan(Path(folder), rungs, Path(wake) if wake else None, orphan)
+    return GatePlan(Path(folder), rungs, Path(wake) if wake else None)
 
 
 def wake_engine(wake: Path | None) -> bool:
     """Write one byte to the engine's wake pipe; False when no engine holds it (or there is none)."""
-    if wake is None:
+    fd = None if wake is None else _open_writer(wake)
+    if fd is None:
         return False
-    try:
-        fd = os.open(wake, os.O_WRONLY | os.O_NONBLOCK)
-    except OSError as exc:
-        if exc.errno in (errno.ENXIO, errno.ENOENT):
-            return False  # no reader: the engine is not running
-        raise
     try:
         with contextlib.suppress(BlockingIOError):  # a full pipe has woken the engine already
             os.write(fd, b"r")
@@ -193,8 +185,21 @@ def wait_at_rung(plan: GatePlan, epochs: int, *, clock=time.monotonic, sleep=tim
 def _engine_holds(wake: Path) -> bool:
     """Whether a process holds the wake FIFO open for reading (an engine is running)."""
     try:
-        fd = os.open(wake, os.O_WRONLY | os.O_NONBLOCK)
+        fd = _open_writer(wake)
     except OSError:
+        return False  # an unusable pipe counts as no engine: the job waits out ORPHAN_AFTER_S, then says so
+    if fd is None:
         return False
     os.close(fd)
     return True
+
+
+def _open_writer(wake: Path) -> int | None:
+    """A non-blocking write end of the wake FIFO (the caller closes it); None when no engine holds it open
+    for reading (``ENXIO``) or it is gone."""
+    try:
+        return os.open(wake, os.O_WRONLY | os.O_NONBLOCK)
+    except OSError as exc:
+        if exc.errno in (errno.ENXIO, errno.ENOENT):
+            return None
+        raise
