@@ -78,6 +78,15 @@ def test_a_forked_job_is_canceled_like_any_local_job(sleeper, tmp_path):
     assert platform.status(pid, tmp_path / "j").state == CANCELED
 
 
+def test_a_job_the_server_cannot_fork_says_why_warm_starts_stopped(sleeper, tmp_path):
+    starter, env = sleeper
+    (tmp_path / "a-file").write_text("")
+    assert starter.launch(tmp_path / "a-file" / "job", ["/bin/sleeper", "0", "0"], env) is None  # start it cold
+    assert starter.broken
+    log = (tmp_path / "warm.log").read_text()
+    assert "warm start of sleeper failed: " in log and "warm starts are off for the rest of this run" in log
+
+
 def test_exit_fd_is_readable_once_the_job_ends(sleeper, tmp_path):
     starter, env = sleeper
     platform = LocalPlatform()

@@ -22,11 +22,13 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from skillbank.runtime.sdk.platforms.base import CANCEL_MARKER, EXIT_MARKER, LOG_NAME
 
 LAUNCH_RECORD = ".launch.json"
+FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)  # what a supervisor passes on to its command
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
@@ -79,23 +81,35 @@ def supervise(results_dir: Path, argv: list[str]) -> int:
             write_json_atomic(results_dir / EXIT_MARKER, {**exit_record(127, results_dir), "detail": str(exc)})
             return 127
 
-        def forward(signum: int, _frame: object) -> None:
-            # The whole group usually got the signal already; forwarding covers a signal sent to us alone.
+        def send(signum: int) -> None:
             if child.poll() is None:
                 child.send_signal(signum)
 
-        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-            signal.signal(signum, forward)
-        write_json_atomic(results_dir / LAUNCH_RECORD, {
-            "wrapper_pid": os.getpid(), "child_pid": child.pid, "pgid": os.getpgid(0),
-            "started_at": time.time(), "command": argv,
-        })
-        while True:
-            try:
-                returncode = child.wait()
-                break
-            except InterruptedError:  # pragma: no cover - PEP 475 retries, kept for clarity
-                continue
+        return supervise_child(results_dir, child.pid, argv, wait=child.wait, send=send)
+
+
+def supervise_child(results_dir: Path, child_pid: int, argv: list[str], *, wait: Callable[[], int],
+                    send: Callable[[int], None], **launch_fields: object) -> int:
+    """The supervisor's part once its command runs as ``child_pid`` (here, or forked by a warm server):
+    forward :data:`FORWARDED` signals through ``send``, record ``.launch.json`` (plus ``launch_fields``),
+    wait (``wait`` returns a ``Popen.returncode``) and write the exit marker. Returns the supervisor's code."""
+
+    def forward(signum: int, _frame: object) -> None:
+        # The whole group usually got the signal already; forwarding covers a signal sent to us alone.
+        send(signum)
+
+    for signum in FORWARDED:
+        signal.signal(signum, forward)
+    write_json_atomic(results_dir / LAUNCH_RECORD, {
+        "wrapper_pid": os.getpid(), "child_pid": child_pid, "pgid": os.getpgid(0),
+        "started_at": time.time(), "command": argv, **launch_fields,
+    })
+    while True:
+        try:
+            returncode = wait()
+            break
+        except InterruptedError:  # pragma: no cover - PEP 475 retries, kept for clarity
+            continue
     write_json_atomic(results_dir / EXIT_MARKER, exit_record(returncode, results_dir))
     return 0
 

@@ -18,21 +18,19 @@ the end of stdin (its client closed it, or died); the jobs it started go on with
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
 import signal
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from skillbank.runtime.fast_exit import exit_now
-from skillbank.runtime.sdk.platforms.base import EXIT_MARKER, LOG_NAME
-from skillbank.runtime.sdk.platforms.local_wrapper import LAUNCH_RECORD, die_with_parent, exit_record, write_json_atomic
-
-FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+from skillbank.runtime.sdk.platforms.base import LOG_NAME
+from skillbank.runtime.sdk.platforms.local_wrapper import FORWARDED, die_with_parent, supervise_child
 
 
 def load_entry(entry: str) -> Callable[[list[str]], Any]:
@@ -106,27 +104,14 @@ def supervise(main: Callable[[list[str]], Any], results_dir: Path, argv: list[st
     if child == 0:
         run_command(main, argv, env, supervisor)
 
-    def forward(signum: int, _frame: object) -> None:
-        # The whole group usually got the signal already; forwarding covers a signal sent to us alone.
-        try:
+    def send(signum: int) -> None:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(child, signum)
-        except ProcessLookupError:
-            pass
 
-    for signum in FORWARDED:
-        signal.signal(signum, forward)
-    write_json_atomic(results_dir / LAUNCH_RECORD, {
-        "wrapper_pid": supervisor, "child_pid": child, "pgid": os.getpgid(0), "started_at": time.time(),
-        "command": argv, "warm": True,
-    })
-    while True:
-        try:
-            _, status = os.waitpid(child, 0)
-            break
-        except InterruptedError:  # pragma: no cover - PEP 475 retries, kept for clarity
-            continue
-    write_json_atomic(results_dir / EXIT_MARKER, exit_record(os.waitstatus_to_exitcode(status), results_dir))
-    return 0
+    def wait() -> int:
+        return os.waitstatus_to_exitcode(os.waitpid(child, 0)[1])  # negative for a signal, as Popen says
+
+    return supervise_child(results_dir, child, argv, wait=wait, send=send, warm=True)
 
 
 def run_command(main: Callable[[list[str]], Any], argv: list[str], env: dict[str, str], supervisor: int) -> None:

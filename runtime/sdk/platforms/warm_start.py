@@ -35,6 +35,7 @@ class WarmStarter:
     def __init__(self, program: str, entry: str, env: Mapping[str, str], log: Path | None = None):
         self.program = program
         self.env = dict(env)
+        self.log = log  # where the server's output goes; also why warm starts stopped
         self.ready = False
         self.broken = False
         with open(log, "ab") if log else contextlib.nullcontext(subprocess.DEVNULL) as errors:
@@ -53,8 +54,14 @@ class WarmStarter:
             self.process.stdin.flush()
         except OSError:
             return self._give_up()
-        pid = self._read(REPLY_TIMEOUT_S).get("pid")
-        return pid if isinstance(pid, int) else self._give_up()
+        reply = self._read(REPLY_TIMEOUT_S)
+        pid = reply.get("pid")
+        if isinstance(pid, int):
+            return pid
+        if "error" in reply:  # the server could not fork this job: say why, or every later job starts cold unexplained
+            self._note(f"warm start of {self.program} failed: {reply['error']}; warm starts are off for the "
+                       "rest of this run (jobs start cold)")
+        return self._give_up()
 
     def _read(self, timeout: float) -> dict[str, Any]:
         """The server's next reply ({} when it ended, hung or said something else)."""
@@ -67,6 +74,17 @@ class WarmStarter:
         except json.JSONDecodeError:
             return {}
         return reply if isinstance(reply, dict) else {}
+
+    def _note(self, line: str) -> None:
+        """Append ``line`` to the server's log (stderr when there is none)."""
+        if self.log is None:
+            print(f"skillbank: {line}", file=sys.stderr, flush=True)
+            return
+        try:
+            with open(self.log, "a", encoding="utf-8") as log:
+                log.write(f"skillbank: {line}\n")
+        except OSError:
+            print(f"skillbank: {line}", file=sys.stderr, flush=True)
 
     def _give_up(self) -> None:
         self.broken = True
