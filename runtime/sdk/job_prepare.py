@@ -113,8 +113,9 @@ def prepare_job(
     overrides, given_key = take_encryption_key(validated.overrides if validated else dict(spec_overrides or {}),
                                                spec_params)
     secret_env = {**{k: str(v) for k, v in (env or {}).items()}, **given_key}
-    if settings.encryption_key(secret_env):  # given here, else this process's $SKILLBANK_ENCRYPTION_KEY
-        secret_env[ENCRYPTION_KEY_ENV] = settings.encryption_key(secret_env)
+    encryption_key = settings.encryption_key(secret_env)  # given here, else this process's $SKILLBANK_ENCRYPTION_KEY
+    if encryption_key:
+        secret_env[ENCRYPTION_KEY_ENV] = encryption_key
     _refuse_pasted_secrets(overrides, secret_env, spec_params)
 
     parent = None
