@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
-from lightning_fabric.plugins import TorchCheckpointIO
+from pytorch_lightning.plugins import TorchCheckpointIO
 
 from skillbank.runtime.config.loading import ConfigError
 

@@ -39,6 +39,8 @@ def evaluate(cfg: ExperimentConfig) -> dict[str, Any]:
     check_no_engine("evaluate", e.trt_engine)
     out = results_dir(cfg, "evaluate")
     out.mkdir(parents=True, exist_ok=True)
+    # bad means/stds (dataset.augmentation_config) fail now, before the checkpoint is read or the data scanned
+    normalise = ClipNormaliser.from_config(cfg)
     model, label_map = load_trained_model(cfg, e.checkpoint, "evaluate.checkpoint")
     dataset = build_eval_dataset(cfg, e.test_dataset_dir, e.video_eval_mode, e.video_num_segments,
                                  labelled=True, label_map=label_map, key="evaluate.test_dataset_dir")
@@ -46,7 +48,7 @@ def evaluate(cfg: ExperimentConfig) -> dict[str, Any]:
     device = torch_device(e.num_gpus, e.gpu_ids, "evaluate")
     log.info("Evaluating %s on %d clips of %d videos of %s (video_eval_mode=%s)", e.checkpoint, len(dataset),
              len(dataset.videos), e.test_dataset_dir, e.video_eval_mode)
-    clips = score_clips(model, loader, device, ClipNormaliser.from_config(cfg))
+    clips = score_clips(model, loader, device, normalise)
     videos = pool_videos(clips)
     names = [name for name, _ in sorted(label_map.items(), key=lambda kv: kv[1])]
     per_video = e.video_eval_mode == "conv"

@@ -36,6 +36,8 @@ def infer(cfg: ExperimentConfig) -> list[dict[str, Any]]:
     check_no_engine("inference", i.trt_engine)
     out = results_dir(cfg, "inference")
     out.mkdir(parents=True, exist_ok=True)
+    # bad means/stds (dataset.augmentation_config) fail now, before the checkpoint is read or the data scanned
+    normalise = ClipNormaliser.from_config(cfg)
     model, label_map = load_trained_model(cfg, i.checkpoint, "inference.checkpoint")
     dataset = build_eval_dataset(cfg, i.inference_dataset_dir, i.video_inf_mode, i.video_num_segments,
                                  labelled=False, key="inference.inference_dataset_dir")
@@ -43,7 +45,7 @@ def infer(cfg: ExperimentConfig) -> list[dict[str, Any]]:
     device = torch_device(i.num_gpus, i.gpu_ids, "inference")
     log.info("Inference with %s on %d clips of %d videos of %s (video_inf_mode=%s)", i.checkpoint, len(dataset),
              len(dataset.videos), i.inference_dataset_dir, i.video_inf_mode)
-    clips = score_clips(model, loader, device, ClipNormaliser.from_config(cfg))
+    clips = score_clips(model, loader, device, normalise)
     videos = pool_videos(clips)
     names = {index: name for name, index in label_map.items()}
     per_clip: dict[str, list[str]] = {}

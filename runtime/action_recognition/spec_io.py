@@ -284,7 +284,7 @@ def experiment_spec(spec: dict[str, Any], action: str) -> dict[str, Any]:
     when set, else ``<results_dir>/<action>``, written both at the top level and in the action's section.
     Secrets are blanked (TAO would keep them; here they never reach a file). Pure: dict in, dict out.
     """
-    out = redacted(copy.deepcopy(spec))
+    out = redacted(spec)  # a deep copy: the caller's spec is left as it is
     section = out.get(action)
     own = section.get("results_dir") if isinstance(section, dict) else None
     if own:

@@ -26,6 +26,13 @@ def format_duration(seconds: float | None) -> str | None:
     return None if seconds is None else str(dt.timedelta(seconds=seconds))
 
 
+def parse_duration(text: str) -> float:
+    """Seconds of a ``format_duration`` text: ``H:MM:SS[.ffffff]``, after ``N day(s), `` from a day on."""
+    days, _, clock = text.rpartition(", ")
+    hours, minutes, seconds = clock.split(":")
+    return (int(days.split()[0]) * 86400 if days else 0) + int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+
+
 def tao_date_time(now: dt.datetime) -> tuple[str, str]:
     """TAO's ``date`` and ``time`` fields: ``M/D/YYYY`` and ``H:M:S`` without zero padding."""
     return f"{now.month}/{now.day}/{now.year}", f"{now.hour}:{now.minute}:{now.second}"

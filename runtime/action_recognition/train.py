@@ -27,6 +27,8 @@ log = logging.getLogger("skillbank.action_recognition")
 RESUME_KEY = "train.resume_training_checkpoint_path"
 RESUME_SUFFIXES = (".pth", ".tlt")
 _PERIODIC = re.compile(r"^model_epoch_(\d+)_step_(\d+)\.pth$")
+LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric")
+"""The loggers Lightning writes through (both package layouts, the trainer's and Fabric's)."""
 
 
 # -- settings checks and resume lookup (no torch) ------------------------------------------------
@@ -114,7 +116,7 @@ def quiet_lightning() -> None:
             if not any(isinstance(f, _DropLightningTips) for f in handler.filters):
                 handler.addFilter(_DropLightningTips())
     if not is_rank_zero():  # the other data-parallel processes share the log: only their errors belong there
-        for name in ("pytorch_lightning", "lightning.pytorch", "lightning_fabric", "lightning.fabric"):
+        for name in LIGHTNING_LOGGERS:
             logging.getLogger(name).setLevel(logging.ERROR)
 
 

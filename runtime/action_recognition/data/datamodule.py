@@ -56,6 +56,7 @@ def validate_dataset(cfg, label_map: dict[str, int] | None = None) -> dict[str, 
     # an impossible crop (crop_smaller_edge vs input size) or bad means/stds show now, not in the first batch
     for train, videos in ((True, found["train"]), (False, found["val"] or found["train"])):
         _check_geometry(ClipTransform.from_config(cfg, train=train), videos[0], clip)
+    # checked only: training's normaliser is the LightningModule's, built later (after the network)
     Normalisation.from_augmentation(cfg.dataset.augmentation_config)
     return found
 

@@ -21,7 +21,7 @@ consecutive: T = the video's frame count, so clips of different videos differ).
 """
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 import torch
@@ -31,6 +31,9 @@ from .errors import DataError
 from .layout import Video
 from .sampling import ClipSpec, eval_clip_indices, train_clip_indices
 from .transforms import ClipTransform, Geometry, flow_clip, frame_size, rgb_clip
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 SAMPLE_DIMS = {"2d": 3, "3d": 4}
 """Axes of one clip of one stream (no batch axis): 2d [C*T, H, W], 3d [C, T, H, W]."""
@@ -63,9 +66,9 @@ class _FrameReader:
 
     def clip_tensors(self, video: Video, pick: dict[str, list[int]], geometry: Geometry) -> dict:
         """{stream: uint8 tensor in the model's layout} for one clip (``pick``: stream -> frame indices)."""
-        frames: dict[tuple[str, int], np.ndarray] = {}  # a frame repeated within the clip is decoded once
+        frames: dict[tuple[str, int], Image.Image] = {}  # a frame repeated within the clip is decoded once
 
-        def frame(folder: str, index: int) -> np.ndarray:
+        def frame(folder: str, index: int) -> Image.Image:
             if (folder, index) not in frames:
                 frames[folder, index] = self.transform.load(video.frames[folder][index], folder, geometry)
             return frames[folder, index]

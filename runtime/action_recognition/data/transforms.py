@@ -1,8 +1,11 @@
 """Frame decoding and spatial transforms of clips, and the numbers of their normalisation (torch-free:
 frame files or PIL images in, uint8 numpy arrays out).
 
-Evaluation, inference and validation transform every frame exactly as NVIDIA
-TAO's loaders do (``val_center_crop`` from ``dataset.augmentation_config``):
+Evaluation, inference and validation transform every frame as NVIDIA TAO's
+loaders do (``val_center_crop`` from ``dataset.augmentation_config``); exactly so
+but for JPEG frames at least twice the target size, which every split draft-decodes
+(Pillow's DCT scaling, see Decoding below: pixel values differ slightly from a full
+decode). TAO's parity fixtures are small PNG frames, which are decoded whole:
 
 - ``false``: resize the frame to ``model.input_height x model.input_width`` (PIL
   bilinear, aspect ratio not kept);
