@@ -44,6 +44,8 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+from .rows import row
+
 SKILL = "tao-train-action-recognition"
 TRIALS = 12
 MAX_EPOCHS = 9
@@ -55,6 +57,7 @@ FIXED_COST_GOAL_S = 1.0  # issue 15, goal 1: a job's start to first step plus la
 FIXED_COST_JOBS = 3
 ROUNDS = 2  # each study runs this many times, interleaved; a row takes its faster round
 ALGORITHMS = ("asha", "hyperband", "bohb")
+JOB_TIMEOUT_S = 600  # a one-epoch job takes seconds: a stuck one fails the bench rather than hang it
 
 
 def run() -> list[dict]:
@@ -88,15 +91,15 @@ def run() -> list[dict]:
     for name in ALGORITHMS:
         ours = studies[name]
         pruned = ours["counts"].get("PRUNED", 0)
-        rows.append(_row(f"{name} vs random: epochs trained ({TRIALS} trials, {pruned} pruned)",
+        rows.append(row(f"{name} vs random: epochs trained ({TRIALS} trials, {pruned} pruned)",
                          ours["epochs_trained"], base["epochs_trained"], "epochs"))
-        rows.append(_row(f"{name} vs random: best checkpoint's val_acc (goal: the same)",
+        rows.append(row(f"{name} vs random: best checkpoint's val_acc (goal: the same)",
                          ours["best_val_acc"], base["best_val_acc"], "val_acc", goal=">= 1.00"))
-        rows.append(_row(f"{name} vs random: wall time, best of {ROUNDS} (goal <= {WALL_GOAL:.2f})", ours["wall_s"],
+        rows.append(row(f"{name} vs random: wall time, best of {ROUNDS} (goal <= {WALL_GOAL:.2f})", ours["wall_s"],
                          base["wall_s"], "s", goal=f"<= {WALL_GOAL:.2f}"))
-    rows.append(_row(f"trial job fixed cost, warm start / cold with imports (goal: <= {FIXED_COST_GOAL_S:g} s)",
+    rows.append(row(f"trial job fixed cost, warm start / cold with imports (goal: <= {FIXED_COST_GOAL_S:g} s)",
                      fixed["warm"], fixed["cold"], "s", goal=f"value <= {FIXED_COST_GOAL_S:g}"))
-    rows.append(_row(f"job fixed cost beyond imports, cold start / the imports (goal: <= {FIXED_COST_GOAL_S:g} s)",
+    rows.append(row(f"job fixed cost beyond imports, cold start / the imports (goal: <= {FIXED_COST_GOAL_S:g} s)",
                      fixed["cold"] - fixed["imports"], fixed["imports"], "s", goal=f"value <= {FIXED_COST_GOAL_S:g}"))
     return rows
 
@@ -109,25 +112,24 @@ def _study(algorithm: str, root: Path, overrides: dict[str, Any]) -> dict[str, A
                          max_epochs=MAX_EPOCHS, reduction_factor=REDUCTION_FACTOR, max_concurrent=CONCURRENT,
                          workspace=root / f"ws-{algorithm}", seed=7)
     summary["wall_s"] = time.perf_counter() - started
-    summary["best_val_acc"] = _best_accuracy(summary)  # read while the workspace still exists
-    _drop_results(summary)
+    trials = json.loads(Path(summary["files"]["history_json"]).read_text())  # the study's history.json rows
+    summary["best_val_acc"] = _best_accuracy(trials)  # read while the workspace still exists
+    _drop_results(trials)
     return summary
 
 
-def _drop_results(summary: dict[str, Any]) -> None:
+def _drop_results(trials: list[dict[str, Any]]) -> None:
     """Delete the study's job folders (a study writes 1-4 GB of checkpoints; the bench runs eight)."""
     from skillbank.runtime.sdk import jobs
 
-    rows = json.loads(Path(summary["files"]["history_json"]).read_text())
-    for job in (job for row in rows for job in row["jobs"]):
+    for job in (job for trial in trials for job in trial["jobs"]):
         shutil.rmtree(jobs.get_job(job["job_id"])["results_dir"], ignore_errors=True)
 
 
-def _best_accuracy(summary: dict[str, Any]) -> float:
+def _best_accuracy(trials: list[dict[str, Any]]) -> float:
     """The val_acc of the best checkpoint of a fully trained trial: its best epoch (the history's intermediate
     values are each epoch's val_acc, and train.checkpointer keeps that epoch's checkpoint)."""
-    rows = json.loads(Path(summary["files"]["history_json"]).read_text())
-    values = [max(r["intermediate"].values()) for r in rows if r["state"] == "COMPLETE" and r["intermediate"]]
+    values = [max(t["intermediate"].values()) for t in trials if t["state"] == "COMPLETE" and t["intermediate"]]
     return max(values) if values else float("nan")
 
 
@@ -144,21 +146,20 @@ def _fixed_costs(overrides: dict[str, Any]) -> dict[str, float]:
 
 def _job_overhead(overrides: dict[str, Any]) -> float:
     """A train job's wall time (create_job until a follower waiting on its exit wakes) less its epoch time."""
+    from skillbank.runtime.action_recognition.status_log import parse_duration
     from skillbank.runtime.sdk import jobs
-    from skillbank.runtime.sdk.job_exits import wait_any
     from skillbank.runtime.sdk.status_file import read_status_events
 
     started = time.perf_counter()
     job_id = jobs.create_job(SKILL, "train", overrides)
-    while jobs.refresh_job(job_id)["status"] not in ("Complete", "Error", "Canceled"):
-        wait_any([job_id], timeout=60)
+    status = jobs.wait(job_id, timeout=JOB_TIMEOUT_S)  # wakes on the job's exit
     wall = time.perf_counter() - started
     record = jobs.get_job(job_id)
-    if record["status"] != "Complete":
-        raise RuntimeError(f"bench job {job_id} ended {record['status']}: see {record['results_dir']}/log.txt")
+    if status != "Complete":
+        raise RuntimeError(f"bench job {job_id} ended {status}: see {record['results_dir']}/log.txt")
     epochs = [e["time_per_epoch"] for e in read_status_events(Path(record["results_dir"]) / "train")
               if e.get("time_per_epoch")]
-    return wall - sum(_seconds(text) for text in epochs)
+    return wall - sum(parse_duration(text) for text in epochs)
 
 
 def _import_seconds() -> float:
@@ -167,15 +168,3 @@ def _import_seconds() -> float:
             "preload; preload(); print(time.perf_counter() - t)")
     return statistics.median(float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                                                   check=True).stdout) for _ in range(3))
-
-
-def _seconds(text: str) -> float:
-    """``0:00:01.234567`` (a timedelta as status.json writes it) in seconds."""
-    hours, minutes, seconds = text.split(":")
-    return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-
-
-def _row(name: str, value: float, baseline: float, unit: str, goal: str = "") -> dict[str, Any]:
-    ratio = value / baseline if baseline else float("nan")
-    return {"name": name, "value": float(value), "baseline": float(baseline), "ratio": ratio, "unit": unit,
-            "goal": goal}

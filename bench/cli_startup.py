@@ -17,6 +17,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .rows import row
+
 ROUNDS = 15
 GOAL = 2.0  # issue 15, goal 3
 
@@ -44,5 +46,5 @@ def run() -> list[dict]:
             ours.append(_wall(validate, env))
             base.append(_wall(bare, env))
     value, baseline = statistics.median(ours), statistics.median(base)
-    return [{"name": f"skillbank validate cold start / python -c pass (goal <= {GOAL:g}x; medians of {ROUNDS})",
-             "value": value * 1000, "baseline": baseline * 1000, "ratio": value / baseline, "unit": "ms"}]
+    return [row(f"skillbank validate cold start / python -c pass (goal <= {GOAL:g}x; medians of {ROUNDS})",
+                value * 1000, baseline * 1000, "ms", goal=f"<= {GOAL:.1f}")]

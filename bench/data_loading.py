@@ -31,6 +31,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from .rows import row
+
 ROUNDS = 7
 GOAL = 0.8
 CLIPS_PER_VIDEO = 6  # 8 training videos: 48 clips, 6 batches of 8 per round
@@ -109,12 +111,11 @@ def run() -> list[dict]:
                 ours.append(_ours(loader))
                 base.append(_raw(videos, clip, count, round_index))
             value, baseline = max(ours), max(base)
-            rows.append({"name": f"loader vs raw JPEG decode, 224 px ({name})", "value": value,
-                         "baseline": baseline, "ratio": value / baseline, "unit": "clips/CPU-s",
-                         "goal": f">= {goal}" if goal else ""})
+            rows.append(row(f"loader vs raw JPEG decode, 224 px ({name})", value, baseline, "clips/CPU-s",
+                            goal=f">= {goal}" if goal else ""))
     return rows
 
 
 if __name__ == "__main__":
-    for row in run():
-        print(row)
+    for result in run():
+        print(result)

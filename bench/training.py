@@ -25,17 +25,15 @@ from __future__ import annotations
 
 import contextlib
 import io
-import logging
 import tempfile
 import time
 from pathlib import Path
 
+from .rows import row
+
 ROUNDS = 8
 GOAL = 0.95  # issue 15: Lightning's throughput / the plain loop's
 EPOCHS = 3
-# the skillbank logger's info lines, and Lightning's: "GPU available", the model summary table, "fit stopped"
-QUIET_LOGGERS = ("skillbank.action_recognition", "pytorch_lightning", "lightning.pytorch", "lightning_fabric",
-                 "lightning.fabric")
 CASES = (
     ("rgb 2d resnet_18 64x64 T=3, batch 8", {"model_type": "rgb", "input_type": "2d", "backbone": "resnet_18"}),
 )
@@ -116,18 +114,15 @@ def _plain(cfg, out: Path) -> float:
 
 
 def run() -> list[dict]:
+    from skillbank.runtime.action_recognition.train import LIGHTNING_LOGGERS
+
+    from .log_levels import quiet_loggers
     from .torch_threads import one_torch_thread
 
-    levels = {name: logging.getLogger(name).level for name in QUIET_LOGGERS}
-    # Lightning logs through handlers bound to the stderr of its import, which redirect_stderr misses
-    for name in QUIET_LOGGERS:
-        logging.getLogger(name).setLevel(logging.WARNING)
-    try:
-        with one_torch_thread():
-            return _compare()
-    finally:
-        for name, level in levels.items():
-            logging.getLogger(name).setLevel(level)
+    # the skillbank logger's info lines, and Lightning's ("GPU available", the model summary table, "fit
+    # stopped"): Lightning logs through handlers bound to the stderr of its import, which redirect_stderr misses
+    with quiet_loggers(("skillbank.action_recognition", *LIGHTNING_LOGGERS)), one_torch_thread():
+        return _compare()
 
 
 def _compare() -> list[dict]:
@@ -152,12 +147,11 @@ def _compare() -> list[dict]:
                         plain.append(_plain(cfg, out))
             for index, clock in ((0, "wall"), (1, "CPU")):
                 value, baseline = max(r[index] for r in ours), max(r[index] for r in plain)
-                rows.append({"name": f"training, lightning vs plain loop ({clock} time): {name}", "value": value,
-                             "baseline": baseline, "ratio": value / baseline,
-                             "unit": "clips/s" if clock == "wall" else "clips/CPU-s", "goal": f">= {GOAL}"})
+                rows.append(row(f"training, lightning vs plain loop ({clock} time): {name}", value, baseline,
+                                "clips/s" if clock == "wall" else "clips/CPU-s", goal=f">= {GOAL}"))
     return rows
 
 
 if __name__ == "__main__":
-    for row in run():
-        print(row)
+    for result in run():
+        print(result)
