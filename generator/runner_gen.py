@@ -225,8 +225,25 @@ def regenerate_argv(
         if option in BUDGET_FLAGS:
             argv += [f"--{option.replace('_', '-')}", str(value)]
         else:  # an engine option without a flag of its own
-            argv += ["--automl-option", f"{option}={value if isinstance(value, str) else json.dumps(value)}"]
+            argv += ["--automl-option", f"{option}={automl_option_text(value)}"]
     return argv + ["-o", output_name]
+
+
+def automl_option_text(value: Any) -> str:
+    """``value`` as ``--automl-option KEY=VALUE`` text that reads back (as YAML, parse_option_items) as ``value``.
+
+    A string stays bare when YAML reads it back unchanged (``val_acc``); one YAML would turn into something
+    else (``2024``, ``yes``, ``null``, blank or padded text) is JSON-quoted, which YAML reads as that string.
+    """
+    if isinstance(value, str) and value.strip():
+        from skillbank.runtime.yaml_io import safe_load  # only for a runner with such an option
+
+        try:
+            if safe_load(value) == value:
+                return value
+        except Exception:  # noqa: BLE001 - text YAML cannot read is quoted below
+            pass
+    return json.dumps(value)
 
 
 def generate_runner(
@@ -286,7 +303,7 @@ def generate_runner(
             f"{skill.name} {action}: {len(problems)} problem(s) in spec_overrides; no runner written", problems
         )
 
-    policy = resolve_policy(skill.path, action, automl_policy, request) if action == "train" else None
+    policy = resolve_policy(skill, action, automl_policy, request) if action == "train" else None
     route = policy["route"] if policy else "direct"
     given_budget = check_automl_options(automl_options)
     budget, budget_note = automl_budget(given_budget, request, route)

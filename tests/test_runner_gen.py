@@ -10,6 +10,7 @@ import ast
 import json
 import os
 import py_compile
+import shlex
 import shutil
 import subprocess
 import sys
@@ -276,6 +277,31 @@ def test_dry_run_prints_the_rendered_submission(tmp_path, platform, marker):
     from skillbank.runtime.sdk.jobs import list_jobs
 
     assert list_jobs() == []  # a dry run records nothing
+
+
+def _regenerate_argv(text: str) -> list[str]:
+    """The runner's "Regenerate:" comment as the argv a shell would give ``skillbank``."""
+    lines = text.splitlines()
+    start = lines.index("# Regenerate:") + 1
+    command = []
+    for line in lines[start:]:
+        command.append(line.removeprefix("#").strip().removesuffix("\\"))
+        if not line.endswith("\\"):
+            break
+    return shlex.split(" ".join(command))
+
+
+def test_regenerate_line_gives_the_automl_options_back_unchanged():
+    from skillbank.runtime.automl.options import parse_option_items
+
+    # strings YAML would read as a number, a boolean or null; a float YAML 1.1 would read as a string
+    given = {"study_name": "2024", "test_dataset": "yes", "storage": "sqlite:///null", "metric": "val_acc",
+             "direction": "max", "seed": 7, "poll_interval": 1e-05, "hyperparameters": ["train.optim.lr"]}
+    runner = generate_runner(SKILL, "train", TRAIN, automl_options=given)
+    argv = _regenerate_argv(runner.text)
+    items = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--automl-option"]
+    assert parse_option_items(items) == given
+    assert "metric=val_acc" in items and "study_name=\"2024\"" in items  # plain text stays bare
 
 
 def test_py_literal_is_plain_data_only():
