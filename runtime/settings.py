@@ -21,9 +21,9 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 __all__ = [
-    "SETTINGS", "SettingError", "bank_root", "caller_encryption_key", "docker_shm_size",
-    "encryption_key", "env_number", "k8s_namespace", "limit", "results_root", "rung_gate_folder", "s3_addressing_style",
-    "s3_connect_timeout", "s3_max_attempts", "s3_read_timeout", "slurm_container", "state_dir",
+    "SETTINGS", "SLURM_CONTAINERS", "SettingError", "bank_root", "docker_shm_size", "encryption_key", "env_number",
+    "k8s_namespace", "limit", "results_root", "rung_gate_folder", "s3_addressing_style", "s3_connect_timeout",
+    "s3_max_attempts", "s3_read_timeout", "slurm_container", "state_dir",
 ]
 
 
@@ -58,6 +58,12 @@ RUNG_GATE = "SKILLBANK_RUNG_GATE"
 DEFAULT_STATE_DIR = "~/.local/state/skillbank"
 DEFAULT_RESULTS_ROOT = "~/skillbank-results"
 S3_ADDRESSING_STYLES = ("path", "virtual", "auto")  # botocore's values
+SLURM_CONTAINERS = ("apptainer", "singularity", "pyxis", "none")  # what the slurm platform can run a job with
+# one default each, used by the reader and shown in SETTINGS (docs/settings.md)
+DEFAULT_S3_MAX_ATTEMPTS = 5
+DEFAULT_S3_CONNECT_TIMEOUT = 10.0  # seconds
+DEFAULT_S3_READ_TIMEOUT = 60.0  # seconds
+DEFAULT_DOCKER_SHM_SIZE = "8g"
 
 # limit name -> (default, minimum)
 _LIMITS: dict[str, tuple[int, int]] = {
@@ -91,12 +97,12 @@ SETTINGS: tuple[tuple[str, str, str], ...] = (
     (MAX_PROBLEMS, str(_LIMITS[MAX_PROBLEMS][0]), "problems one validation lists (the rest are counted)"),
     (ARCHIVE_MAX_RATIO, str(_LIMITS[ARCHIVE_MAX_RATIO][0]), "uncompressed/compressed size of an archive"),
     (ARCHIVE_MAX_BYTES, f"{_LIMITS[ARCHIVE_MAX_BYTES][0]} (4 TiB)", "bytes one archive may extract to"),
-    (S3_MAX_ATTEMPTS, "5", "attempts of one S3 request (retries with backoff)"),
-    (S3_CONNECT_TIMEOUT, "10", "seconds to connect to S3"),
-    (S3_READ_TIMEOUT, "60", "seconds to wait for an S3 answer"),
+    (S3_MAX_ATTEMPTS, str(DEFAULT_S3_MAX_ATTEMPTS), "attempts of one S3 request (retries with backoff)"),
+    (S3_CONNECT_TIMEOUT, f"{DEFAULT_S3_CONNECT_TIMEOUT:g}", "seconds to connect to S3"),
+    (S3_READ_TIMEOUT, f"{DEFAULT_S3_READ_TIMEOUT:g}", "seconds to wait for an S3 answer"),
     (S3_ADDRESSING_STYLE, "path with a custom endpoint, else botocore's",
      "S3 addressing style: " + ", ".join(S3_ADDRESSING_STYLES)),
-    (DOCKER_SHM_SIZE, "8g", "shared memory of a docker/podman job (data-loader workers need it)"),
+    (DOCKER_SHM_SIZE, DEFAULT_DOCKER_SHM_SIZE, "shared memory of a docker/podman job (data-loader workers need it)"),
     (SLURM_CONTAINER, "apptainer with an image, else none",
      "how a SLURM job runs when the container option is not given: none, apptainer, singularity or pyxis"),
     (K8S_NAMESPACE, "kubectl's current context", "the Kubernetes namespace of jobs (the namespace option wins)"),
@@ -171,21 +177,16 @@ def encryption_key(env: dict[str, str] | None = None) -> str:
     return (env or {}).get(ENCRYPTION_KEY) or os.environ.get(ENCRYPTION_KEY) or ""
 
 
-def caller_encryption_key() -> str:
-    """The launching shell's own key, carried when a run replaces ``$SKILLBANK_ENCRYPTION_KEY``; '' if none."""
-    return os.environ.get(CALLER_ENCRYPTION_KEY) or ""
-
-
 def s3_max_attempts() -> int:
-    return int(env_number(S3_MAX_ATTEMPTS, 5, minimum=1, integer=True))
+    return int(env_number(S3_MAX_ATTEMPTS, DEFAULT_S3_MAX_ATTEMPTS, minimum=1, integer=True))
 
 
 def s3_connect_timeout() -> float:
-    return env_number(S3_CONNECT_TIMEOUT, 10.0, minimum=0.001)
+    return env_number(S3_CONNECT_TIMEOUT, DEFAULT_S3_CONNECT_TIMEOUT, minimum=0.001)
 
 
 def s3_read_timeout() -> float:
-    return env_number(S3_READ_TIMEOUT, 60.0, minimum=0.001)
+    return env_number(S3_READ_TIMEOUT, DEFAULT_S3_READ_TIMEOUT, minimum=0.001)
 
 
 def s3_addressing_style(custom_endpoint: bool) -> str:
@@ -199,12 +200,17 @@ def s3_addressing_style(custom_endpoint: bool) -> str:
 
 
 def docker_shm_size() -> str:
-    return _text(DOCKER_SHM_SIZE) or "8g"
+    return _text(DOCKER_SHM_SIZE) or DEFAULT_DOCKER_SHM_SIZE
 
 
 def slurm_container() -> str:
-    """``$SKILLBANK_SLURM_CONTAINER`` ('' when unset: the platform option or its default decides)."""
-    return _text(SLURM_CONTAINER)
+    """``$SKILLBANK_SLURM_CONTAINER`` ('' when unset: the platform option or its default decides); a value the
+    slurm platform cannot run is refused here, where the message can name the variable."""
+    container = _text(SLURM_CONTAINER)
+    if container and container not in SLURM_CONTAINERS:
+        raise SettingError(f"{SLURM_CONTAINER}={os.environ[SLURM_CONTAINER]!r} is not a SLURM container runtime; "
+                           f"allowed: {', '.join(SLURM_CONTAINERS)}")
+    return container
 
 
 def k8s_namespace() -> str:

@@ -84,6 +84,7 @@ def test_values_are_parsed(monkeypatch, tmp_path):
     (settings.S3_MAX_ATTEMPTS, "2.5", settings.s3_max_attempts, "a whole number >= 1"),
     (settings.S3_ADDRESSING_STYLE, "sideways", lambda: settings.s3_addressing_style(True), "path, virtual, auto"),
     (settings.BANK_ROOT, "/nowhere/at/all", settings.bank_root, "skills/<kind>/<skill>/references/skill_info.yaml"),
+    (settings.SLURM_CONTAINER, "podman", settings.slurm_container, "apptainer, singularity, pyxis, none"),
 ])
 def test_a_bad_value_is_one_line_naming_the_variable(monkeypatch, name, value, read, allowed):
     monkeypatch.setenv(name, value)

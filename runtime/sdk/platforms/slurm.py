@@ -56,7 +56,7 @@ from skillbank.runtime.sdk.platforms.submission import (
     was_canceled,
 )
 
-CONTAINERS = ("apptainer", "singularity", "pyxis", "none")
+CONTAINERS = settings.SLURM_CONTAINERS  # one list: settings checks $SKILLBANK_SLURM_CONTAINER against it too
 SCRIPT_NAME = "job.sbatch"
 _SUBMITTED = re.compile(r"Submitted batch job (\d+)")
 _PARSABLE = re.compile(r"^(\d+)(;\S+)?$")
