@@ -28,6 +28,8 @@ if TYPE_CHECKING:
 class OverridesError(SkillbankError, ValueError):
     """Overrides that cannot be read (missing file, bad syntax, not a mapping)."""
 
+    exit_code = 2  # the input is wrong, not the command
+
 
 def load_overrides(source: str | os.PathLike[str]) -> dict[str, Any]:
     """Parse the overrides in ``source`` (a path, or ``-`` for stdin); JSON first, then YAML."""

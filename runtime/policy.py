@@ -10,12 +10,12 @@ the skill folder: the per-run policy never changes model metadata.
 """
 from __future__ import annotations
 
-from pathlib import Path
+import os
 from typing import Any
 
 from skillbank.runtime.errors import SkillbankError
 from skillbank.runtime.request_words import find_off_phrase
-from skillbank.runtime.skills import Skill, SkillError, read_json_file, read_yaml_file
+from skillbank.runtime.skills import Skill, SkillError
 
 __all__ = ["AUTOML_TARGET", "NOT_RUNNABLE", "POLICY_VALUES", "PolicyError", "automl_files_problem",
            "automl_runnable", "find_off_phrase", "normalize_policy", "resolve_policy"]
@@ -44,14 +44,18 @@ def normalize_policy(value: str) -> str:
 
 
 def automl_files_problem(skill: Skill) -> str | None:
-    """Why the packaged train schema/template cannot drive AutoML, or None when both are there and parse."""
-    for path, read in ((skill.schema_path(AUTOML_ACTION), read_json_file),
-                       (skill.template_path(AUTOML_ACTION), read_yaml_file)):
+    """Why the packaged train schema/template cannot drive AutoML, or None when both are there and parse.
+
+    Read through the skill (``skill.schema``/``skill.template``), so a caller that goes on to validate or
+    render with the same Skill parses each file once.
+    """
+    for path, read in ((skill.schema_path(AUTOML_ACTION), skill.schema),
+                       (skill.template_path(AUTOML_ACTION), skill.template)):
         where = f"{path.parent.name}/{path.name}"
-        if not path.is_file():
+        if not path.is_file():  # checked first: "missing <file>" rather than the reader's longer message
             return f"missing {where}"
         try:
-            read(path)
+            read(AUTOML_ACTION)
         except SkillError as exc:
             return f"{where}: {str(exc).removeprefix(f'{path}: ')}"
     return None
@@ -65,12 +69,12 @@ def automl_runnable(skill: Skill) -> bool:
 
 
 def resolve_policy(
-    skill_dir: Path,
+    skill: Skill | str | os.PathLike[str],
     action: str,
     automl_policy: str | None = None,
     request: str | None = None,
 ) -> dict[str, Any]:
-    """Decide where ``action`` of the model skill in ``skill_dir`` goes.
+    """Decide where ``action`` of the model ``skill`` (a Skill, or its folder) goes.
 
     Returns ``{route, target, skill_dir, action, automl_policy, policy_source,
     matched, runnable, reason}``: ``matched`` is the request phrase that switched
@@ -80,7 +84,8 @@ def resolve_policy(
     (enabled, train schema and template packaged and parsing), whatever the
     policy. Raises PolicyError for an invalid explicit ``automl_policy``.
     """
-    skill_dir = Path(skill_dir)
+    if not isinstance(skill, Skill):
+        skill = Skill(skill)
     phrase = None
     if automl_policy is not None:
         policy, source = normalize_policy(automl_policy), "explicit"
@@ -99,7 +104,7 @@ def resolve_policy(
     decision: dict[str, Any] = {
         "route": "direct",
         "target": None,
-        "skill_dir": str(skill_dir),
+        "skill_dir": str(skill.path),
         "action": action,
         "automl_policy": policy,
         "policy_source": source,
@@ -111,7 +116,6 @@ def resolve_policy(
         decision["reason"] = f"{action!r} never routes to AutoML (only train does); it runs directly"
         return decision
 
-    skill = Skill(skill_dir)
     if not skill.automl_enabled:
         decision["reason"] = f"{why_policy}; automl_enabled is not true in skill_info.yaml, so train runs directly"
         return decision

@@ -55,7 +55,16 @@ def _packaged_folder() -> str:
 def bank_root() -> Path:
     """The folder that holds ``skills/``, ``schemas/`` and ``references/``: ``$SKILLBANK_ROOT``, else the
     packaged bank. A ``$SKILLBANK_ROOT`` that is not such a folder is a SettingError naming the variable."""
-    return settings.bank_root() or packaged_bank()
+    from pathlib import Path
+
+    return Path(_bank_folder())
+
+
+def _bank_folder() -> str:
+    """:func:`bank_root` as a string, and the one place that decides between the setting and the packaged bank
+    (pathlib is imported only when ``$SKILLBANK_ROOT`` is set: validate's start-up budget)."""
+    configured = settings.bank_root()
+    return str(configured) if configured is not None else _packaged_folder()
 
 
 def skill_dirs(root: str | os.PathLike[str] | None = None) -> list[Path]:
@@ -68,8 +77,7 @@ def skill_dirs(root: str | os.PathLike[str] | None = None) -> list[Path]:
 def _skill_folders(root: str | os.PathLike[str] | None) -> list[str]:
     """:func:`skill_dirs` as strings: what ``skills/*/*/references/skill_info.yaml`` matches, as Path.glob does."""
     if not root:
-        configured = settings.bank_root()
-        root = configured if configured is not None else _packaged_folder()
+        root = _bank_folder()
     # resolved: in a checkout the packaged bank's skills/ is a link to the top-level skills/ folder
     skills = os.path.realpath(os.path.join(root, "skills"))
     found = []

@@ -69,11 +69,8 @@ def answer_validate(skill_name: str, action: str, source: str, fmt: str) -> int 
 
     try:
         given = load_overrides(source)
-    except SkillbankError as exc:  # unreadable overrides or a bad limit setting: input, exit 2
-        return _error(str(exc), 2)
-    try:
         report = validation_report(skill, action, given)
-    except SkillbankError as exc:  # broken skill files (1), a bad limit setting (2)
+    except SkillbankError as exc:  # unreadable overrides or a bad limit setting (2), broken skill files (1)
         return _error(str(exc), exc.exit_code)
     out, err, status = printed(report, len(given), fmt)
     sys.stdout.write(out)

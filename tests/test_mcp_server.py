@@ -158,6 +158,43 @@ def test_resolve_policy_no_hpo_and_bad_arguments(tmp_path):
     assert not (Path(os.environ["SKILLBANK_STATE_DIR"]) / "runners").exists()  # nothing written for bad input
 
 
+def test_the_automl_argument_allows_what_the_options_allow():
+    """The advertised enums and bounds are AutoMLOptions' own checks: every edge value in, one step out refused."""
+    from skillbank.mcp_server.tool_schemas import automl_budget
+    from skillbank.runtime.automl.options import DIRECTIONS, AutoMLError, AutoMLOptions
+
+    props = automl_budget()["properties"]
+    assert props["direction"]["enum"] == list(DIRECTIONS)
+    for direction in props["direction"]["enum"]:
+        AutoMLOptions(direction=direction)
+    poll = props["poll_interval"]
+    AutoMLOptions(poll_interval=poll["maximum"])
+    for refused in (poll["exclusiveMinimum"], poll["maximum"] + 0.001):
+        with pytest.raises(AutoMLError, match="poll_interval"):
+            AutoMLOptions(poll_interval=refused)
+    counts = {name: prop["minimum"] for name, prop in props.items() if prop.get("type") == "integer"
+              and "minimum" in prop}
+    assert counts  # max_trials, min_epochs, reduction_factor ...
+    for name, minimum in counts.items():
+        AutoMLOptions(**{name: minimum})
+        with pytest.raises(AutoMLError, match=name):
+            AutoMLOptions(**{name: minimum - 1})
+
+
+def test_the_sample_data_tool_takes_the_cli_frame_formats(tmp_path):
+    from skillbank.cli.sample_data import sample_data as cli
+    from skillbank.mcp_server.tools import TOOLS
+    from skillbank.runtime.action_recognition.sample_data import FRAME_SUFFIXES
+
+    tool = TOOLS["sample_data"]
+    choices = next(param for param in cli.params if param.name == "frame_format").type.choices
+    assert tool.arguments["frame_format"]["enum"] == list(choices) == list(FRAME_SUFFIXES)
+    made = tool.answer({"outdir": str(tmp_path / "data"), "videos_per_class": 1, "frames": 2,
+                        "frame_format": "jpeg"}, lambda *_: None)
+    frames = list(Path(made["test"]).rglob("*.*"))
+    assert frames and all(p.suffix == ".jpg" for p in frames)
+
+
 # -- jobs ------------------------------------------------------------------------------------------
 
 @pytest.mark.slow

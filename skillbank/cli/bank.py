@@ -14,7 +14,7 @@ from skillbank.runtime.overrides import OverridesError, load_overrides
 from skillbank.runtime.policy import AUTOML_ACTION, automl_runnable
 from skillbank.runtime.settings import SettingError
 from skillbank.runtime.skills import Skill, SkillError, skill_dirs
-from skillbank.runtime.validation import SpecValidationError, validate_overrides, validated_spec
+from skillbank.runtime.validation import SpecValidationError, validated_spec
 
 FORMAT = click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True,
@@ -45,7 +45,11 @@ def load_action(skill: Skill, action: str) -> str:
 
 
 def read_overrides(source: str) -> dict[str, Any]:
-    """The overrides in ``source`` (read once: ``-`` is stdin); unreadable input is one line and exit 2."""
+    """The overrides in ``source`` (read once: ``-`` is stdin); unreadable input is one line and exit 2.
+
+    Both errors have exit status 2 already; the ClickException is what `generate`/`run --format json`
+    turn into their JSON error object (_json_errors).
+    """
     try:
         return load_overrides(source)
     except (OverridesError, SettingError) as exc:
@@ -72,14 +76,6 @@ def write_output(path: str | os.PathLike, text: str, *, executable: bool = False
         tmp.unlink(missing_ok=True)
         raise BadInput(f"{option} {path}: cannot write it ({exc.strerror or exc})") from None
     return path
-
-
-def check_overrides(skill: Skill, action: str, given: dict[str, Any]) -> list[Any]:
-    """``validate_overrides``; a bad limit setting (SKILLBANK_MAX_*) is one line and exit 2."""
-    try:
-        return validate_overrides(skill, action, given)
-    except SettingError as exc:
-        raise BadInput(str(exc)) from None
 
 
 def emit_json(data: Any) -> None:
@@ -170,15 +166,6 @@ def schema(skill_name: str, action: str, show_all: bool, fmt: str) -> None:
         click.echo(f"shorthand keys: {shorthand}")
 
 
-def validation_report(skill: Skill, action: str, overrides: dict[str, Any]) -> dict[str, Any]:
-    """:func:`skillbank.validate_answer.validation_report`; a bad limit setting (SKILLBANK_MAX_*) is one line
-    and exit 2. The answer of `skillbank validate --format json` and of the MCP tool validate_overrides."""
-    try:
-        return validate_answer.validation_report(skill, action, overrides)
-    except SettingError as exc:
-        raise BadInput(str(exc)) from None
-
-
 @click.command()
 @click.argument("skill_name", metavar="SKILL")
 @click.argument("action")
@@ -193,10 +180,9 @@ def validate(skill_name: str, action: str, overrides: str, fmt: str) -> None:
     skill = load_skill(skill_name)
     load_action(skill, action)
     given = read_overrides(overrides)
-    try:
-        report = validation_report(skill, action, given)
-    except SkillError as exc:
-        raise click.ClickException(str(exc)) from exc
+    # broken skill files (SkillError, exit 1) and a bad SKILLBANK_MAX_* (SettingError, exit 2) are answered by
+    # LazyGroup.invoke as `Error: <message>` with the error's exit status
+    report = validate_answer.validation_report(skill, action, given)
     out, err, status = validate_answer.printed(report, len(given), fmt)
     click.echo(out, nl=False)
     click.echo(err, nl=False, err=True)

@@ -82,12 +82,16 @@ def _launch_options(func):
 def _automl_budget_options(func):
     """The AutoML route's options (train routed to tao-run-automl), embedded in the runner as data."""
     from skillbank.runtime.automl.algorithms import ALGORITHMS  # no optuna: the names only
+    from skillbank.runtime.automl.options import AutoMLOptions
 
+    # the defaults shown are the options dataclass's, as `skillbank automl` shows them; no click default:
+    # a flag left out is not embedded, so the runner's engine applies its own default
+    defaults = AutoMLOptions()
     for option in reversed([
         click.option("--algorithm", type=click.Choice(ALGORITHMS),
-                     help="AutoML route: the search algorithm (default: bayesian)."),
+                     help=f"AutoML route: the search algorithm (default: {defaults.algorithm})."),
         click.option("--max-trials", type=click.IntRange(min=1),
-                     help="AutoML route: trials in all, the baseline included (default: 6)."),
+                     help=f"AutoML route: trials in all, the baseline included (default: {defaults.max_trials})."),
         click.option("--max-epochs", type=click.IntRange(min=1),
                      help="AutoML route: epochs of a fully trained trial (default: an epoch count in --request, "
                           "else train.num_epochs)."),
@@ -130,7 +134,7 @@ def policy(skill_name: str, action: str, automl_policy: str | None, request: str
     skill = load_skill(skill_name)
     load_action(skill, action)
     try:
-        decision = resolve_policy(skill.path, action, automl_policy, request)
+        decision = resolve_policy(skill, action, automl_policy, request)
     except PolicyError as exc:
         raise click.BadParameter(str(exc), param_hint="--automl-policy") from exc
     if fmt == "json":

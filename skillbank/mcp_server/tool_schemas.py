@@ -105,7 +105,7 @@ def automl_budget() -> dict[str, Any]:
     """The ``automl`` argument of run_job/generate_runner: the AutoML engine's options (AutoMLOptions fields a
     runner embeds) for a train that routes to AutoML. A test keeps these keys and the dataclass in step."""
     from skillbank.runtime.automl.algorithms import ALGORITHMS
-    from skillbank.runtime.automl.options import AutoMLOptions
+    from skillbank.runtime.automl.options import DIRECTIONS, AutoMLOptions
 
     defaults = AutoMLOptions()
 
@@ -122,8 +122,9 @@ def automl_budget() -> dict[str, Any]:
             "metric": {"type": "string", "default": defaults.metric,
                        "description": "accuracy / m_accuracy (an evaluate job per trial), or a training KPI: val_acc, "
                                       "val_loss, train_acc, train_loss (faster: no evaluate job)."},
-            "direction": {"type": "string", "enum": ["maximize", "minimize"],
-                          "description": "Default: minimize for *loss metrics, maximize otherwise."},
+            "direction": {"type": "string", "enum": list(DIRECTIONS),  # the spellings the options take
+                          "description": "maximize or minimize (max, min). Default: minimize for *loss metrics, "
+                                         "maximize otherwise."},
             "max_trials": count(1, "Trials in all, the baseline included."),
             "max_epochs": count(1, "Epochs of a fully trained trial (default: an epoch count in request, else "
                                    "train.num_epochs)."),
@@ -142,7 +143,8 @@ def automl_budget() -> dict[str, Any]:
             "test_dataset": {"type": "string", "description": "Evaluate's test set (default: the val set)."},
             "baseline": {"type": "boolean", "description": "Run the base spec as trial 0 (default: true)."},
             "seed": {"type": "integer", "description": "The sampler's seed."},
-            "poll_interval": {"type": "number", "exclusiveMinimum": 0,
+            # (0, 3600]: AutoMLOptions.__post_init__'s bounds (it has no constant to import; a test compares)
+            "poll_interval": {"type": "number", "exclusiveMinimum": 0, "maximum": 3600,
                               "description": "Seconds between progress updates and looks at remote jobs."},
             "max_failures_in_a_row": count(1, "Stop after this many failed trials in a row with one cause."),
         },

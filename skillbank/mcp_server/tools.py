@@ -149,7 +149,7 @@ def get_schema(args: dict[str, Any], report: Report) -> dict[str, Any]:
 
 
 def validate_overrides(args: dict[str, Any], report: Report) -> dict[str, Any]:
-    from skillbank.cli.bank import validation_report
+    from skillbank.validate_answer import validation_report
 
     skill = _skill(args, args["action"])
     return validation_report(skill, args["action"], _overrides(skill, args["action"], args))
@@ -160,7 +160,7 @@ def resolve_policy(args: dict[str, Any], report: Report) -> dict[str, Any]:
 
     action = args.get("action", "train")
     skill = _skill(args, action)
-    return resolve(skill.path, action, args.get("automl_policy"), args.get("request"))
+    return resolve(skill, action, args.get("automl_policy"), args.get("request"))
 
 
 def generate_runner(args: dict[str, Any], report: Report) -> dict[str, Any]:
@@ -300,7 +300,7 @@ def sample_data(args: dict[str, Any], report: Report) -> dict[str, Any]:
         Path(args["outdir"]).expanduser().absolute(), classes=tuple(args.get("classes") or ("catch", "smile")),
         videos_per_class=args.get("videos_per_class", 8), frames=args.get("frames", 16),
         size=(args.get("width", 32), args.get("height", 32)), seed=args.get("seed", 0),
-        overwrite=bool(args.get("overwrite")),
+        overwrite=bool(args.get("overwrite")), frame_format=args.get("frame_format", "png"),
     )
 
 
@@ -405,6 +405,10 @@ def _tools() -> list[Tool]:
               "width": {"type": "integer", "minimum": 8, "default": 32},
               "height": {"type": "integer", "minimum": 8, "default": 32},
               "seed": {"type": "integer", "default": 0},
+              # the choices of `sample-data --frame-format` (the runtime's FRAME_SUFFIXES, whose module loads numpy)
+              "frame_format": {"type": "string", "enum": ["png", "jpeg"], "default": "png",
+                               "description": "Frame files: lossless PNG, or JPEG (<frame>.jpg) as real data "
+                                              "sets hold them."},
               "overwrite": {"type": "boolean", "default": False}},
              ["outdir"], sample_data,
              ts.result_schema({"outdir": {"type": "string"}, "train": {"type": "string"}, "test": {"type": "string"},
