@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -97,15 +96,12 @@ def write_all(root: Path, out_root: Path | None = None) -> list[Path]:
 
 
 def check_all(root: Path) -> list[str]:
-    """Relative paths whose committed content differs from a fresh generation."""
-    with tempfile.TemporaryDirectory() as tmp:
-        fresh = write_all(root, Path(tmp))
-        drift = []
-        for path in fresh:
-            rel = path.relative_to(tmp)
-            committed = root / rel
-            if not committed.is_file() or committed.read_text() != path.read_text():
-                drift.append(str(rel))
+    """Relative paths whose committed content differs from a fresh generation (compared in memory)."""
+    drift = []
+    for rel, content in bank_files(root).items():
+        committed = root / rel
+        if not committed.is_file() or committed.read_text(encoding="utf-8") != content:
+            drift.append(rel)
     return drift
 
 
