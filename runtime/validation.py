@@ -120,8 +120,9 @@ class ValidatedSpec(namedtuple("ValidatedSpec", ("skill", "action", "overrides",
 
     ``skill`` (str) is the skill's name; ``overrides`` (dict) the flat dotted keys, shorthand keys
     expanded: what the user set; ``spec`` (dict) the action's template with the overrides merged in.
-    Made by :func:`validated_spec` only. A launch carries it from the edge that validated to the job
-    (``create_job`` takes it as it is), so the same overrides are never validated twice in one process.
+    Made by :func:`validated_spec` only: ``create_job`` makes one from plain overrides, and a caller that
+    holds one already (``skillbank spec`` builds one to print the spec) may pass it to ``create_job``
+    instead, which takes it as it is rather than validating the same overrides again.
     """
 
     __slots__ = ()
