@@ -14,10 +14,11 @@ The study is sized for what multi-fidelity search is for: 12 trials over three H
 6 trials, two per bracket, Successive Halving has next to nothing to compare, and its top bracket never
 prunes by design, so Hyperband trained 0.7x random's epochs at best). The four studies run one after the
 other in this process, ``ROUNDS`` times over (random, asha, hyperband, bohb, random, ...), and each row
-takes an algorithm's faster round: a study of 20-45 s on two shared cores moves by several seconds from
-one run to the next, and a slow round of random search alone once swung every ratio by 0.1. The same seed
-trains the same epochs in every round. Wall times include everything a user waits for: the warm job
-starter's imports, the study's creation, every job, and the plots.
+takes an algorithm's fastest round: a study of 20-50 s on two shared cores moves by up to 15% from one
+round to the next (random search: 43-50 s), and with two rounds one fast round of random search alone
+once put Hyperband at 0.62. The same seed trains the same epochs in every round. Wall times include
+everything a user waits for: the warm job starter's imports, the study's creation, every job, and the
+plots.
 
 Rows, as ratios to random search: epochs trained (lower is cheaper); the ``val_acc`` of the best
 checkpoint of a fully trained trial (goal: the same, ratio 1.00; a trial delivers its best epoch's
@@ -55,7 +56,7 @@ METRIC = "val_acc"
 WALL_GOAL = 0.60  # issue 15, goal 1: multi-fidelity wall time / random search's
 FIXED_COST_GOAL_S = 1.0  # issue 15, goal 1: a job's start to first step plus last step to exit, beyond imports
 FIXED_COST_JOBS = 3
-ROUNDS = 2  # each study runs this many times, interleaved; a row takes its faster round
+ROUNDS = 3  # each study runs this many times, interleaved; a row takes its fastest round
 ALGORITHMS = ("asha", "hyperband", "bohb")
 JOB_TIMEOUT_S = 600  # a one-epoch job takes seconds: a stuck one fails the bench rather than hang it
 
